@@ -1,0 +1,366 @@
+#!/usr/bin/env python3
+"""Bring the local hybrid lab up, down, or report on it.
+
+The lab is one machine pretending to be two clouds on one data-centre L2:
+  - vSphere:  vcsim (govmomi simulator, TLS) whose VMs are node containers
+  - Aliyun:   our ECS emulator whose instances are node containers
+  - etcd:     the platform's state store
+  - a Docker bridge network that both "clouds" attach their nodes to.
+
+Everything the lab makes carries the label containerops.lab=true (networks,
+images, containers) or lives under .lab/ in the repository, so `down` can
+remove exactly what `up` made. Only the standard library is used, so this runs
+before the controller venv exists.
+"""
+import argparse
+import base64
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LAB_DIR = os.path.join(REPO, "lab")
+STATE_DIR = os.environ.get("CONTAINEROPS_LAB_STATE", os.path.join(REPO, ".lab"))
+LABEL = "containerops.lab=true"
+
+NETWORK = os.environ.get("CONTAINEROPS_LAB_NETWORK", "containerops-lab")
+SUBNET = os.environ.get("CONTAINEROPS_LAB_SUBNET", "10.88.0.0/16")
+GATEWAY = os.environ.get("CONTAINEROPS_LAB_GATEWAY", "10.88.0.1")
+NODE_IMAGE = "containerops-lab/node:bookworm"
+BUSYBOX_IMAGE = "containerops-lab/busybox:latest"
+VCSIM_PORT = int(os.environ.get("CONTAINEROPS_LAB_VCSIM_PORT", "8989"))
+ECS_PORT = int(os.environ.get("CONTAINEROPS_LAB_ECS_PORT", "8990"))
+ETCD_PORT = int(os.environ.get("CONTAINEROPS_LAB_ETCD_PORT", "12379"))
+ECS_CONTAINER_PREFIX = "containerops-lab-ecs-"
+
+# How a node container must run here: systemd as PID 1 running its own dockerd.
+# --privileged fails on this kind of host; these capabilities work. The
+# anonymous /var/lib/docker volume gives the inner engine overlay2 and is
+# removed with the container (docker rm -v).
+NODE_RUN_ARGS = [
+    "--label", LABEL,
+    "--network", NETWORK,
+    "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+    "--security-opt", "seccomp=unconfined",
+    "--tmpfs", "/run", "--tmpfs", "/run/lock",
+    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--cgroupns=host",
+    "-v", "/var/lib/docker",
+]
+
+
+def path(*parts):
+    return os.path.join(STATE_DIR, *parts)
+
+
+def log(msg):
+    print(f"lab: {msg}", flush=True)
+
+
+def run(cmd, check=True, capture=True, **kw):
+    result = subprocess.run(cmd, check=False, text=True,
+                            stdout=subprocess.PIPE if capture else None,
+                            stderr=subprocess.PIPE if capture else None, **kw)
+    if check and result.returncode != 0:
+        detail = (result.stderr or result.stdout or "").strip()
+        raise SystemExit(f"lab: command failed ({result.returncode}): {' '.join(cmd)}\n{detail}")
+    return result
+
+
+def docker(*args, check=True):
+    return run(["docker", *args], check=check)
+
+
+# ---------------------------------------------------------------- secrets/keys
+
+def ensure_state():
+    """Keys and credentials are generated per checkout, never stored in git."""
+    os.makedirs(path("run"), mode=0o700, exist_ok=True)
+    os.makedirs(path("ssh"), mode=0o700, exist_ok=True)
+    os.chmod(STATE_DIR, 0o700)
+    key = path("ssh", "id_ed25519")
+    if not os.path.exists(key):
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "containerops-lab", "-f", key])
+    creds_file = path("credentials.json")
+    if not os.path.exists(creds_file):
+        creds = {
+            "vsphere": {"username": "lab-admin@vsphere.local", "password": secrets.token_urlsafe(18)},
+            "ecs": {"access_key_id": "LTAI" + secrets.token_hex(10).upper()[:20],
+                    "access_key_secret": secrets.token_urlsafe(22)},
+        }
+        write_private(creds_file, json.dumps(creds, indent=2))
+    with open(creds_file) as f:
+        return json.load(f)
+
+
+def write_private(file, text):
+    fd = os.open(file + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(file + ".tmp", file)
+
+
+def public_key():
+    with open(path("ssh", "id_ed25519.pub")) as f:
+        return f.read().strip()
+
+
+def user_data():
+    """The cloud-config every lab node boots with: the lab's SSH key for root."""
+    return "#cloud-config\nssh_authorized_keys:\n  - " + public_key() + "\n"
+
+
+# ---------------------------------------------------------------- processes
+
+class Service:
+    """A lab server run as a background process with a pidfile under .lab/run."""
+
+    def __init__(self, name, port, argv, env=None, ready=None):
+        self.name, self.port, self.argv, self.env = name, port, argv, env or {}
+        self.ready = ready or (lambda: port_open(port))
+
+    @property
+    def pidfile(self):
+        return path("run", f"{self.name}.pid")
+
+    def pid(self):
+        try:
+            with open(self.pidfile) as f:
+                pid = int(f.read().strip())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return None
+        # A recycled pid belongs to someone else: check it is still our program.
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode()
+        except OSError:
+            return None
+        return pid if os.path.basename(self.argv[0]) in cmdline or self.argv[-1] in cmdline else None
+
+    def start(self, timeout=60):
+        if self.pid() and self.ready():
+            log(f"{self.name} already running (pid {self.pid()})")
+            return False
+        self.stop(quiet=True)
+        if port_open(self.port):
+            raise SystemExit(f"lab: port 127.0.0.1:{self.port} is taken by another program; "
+                             f"stop it or set CONTAINEROPS_LAB_{self.name.upper()}_PORT")
+        logfile = open(path(f"{self.name}.log"), "ab")
+        proc = subprocess.Popen(self.argv, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env={**os.environ, **self.env}, cwd=REPO)
+        with open(self.pidfile, "w") as f:
+            f.write(str(proc.pid))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise SystemExit(f"lab: {self.name} exited with {proc.returncode}; last log lines:\n"
+                                 + tail(path(f"{self.name}.log")))
+            if self.ready():
+                log(f"{self.name} started (pid {proc.pid}, 127.0.0.1:{self.port})")
+                return True
+            time.sleep(0.2)
+        raise SystemExit(f"lab: {self.name} not ready after {timeout}s; last log lines:\n"
+                         + tail(path(f"{self.name}.log")))
+
+    def stop(self, quiet=False):
+        pid = self.pid()
+        if pid:
+            os.killpg(pid, signal.SIGTERM)
+            for _ in range(100):
+                try:
+                    os.kill(pid, 0)
+                except OSError:
+                    break
+                time.sleep(0.1)
+            else:
+                os.killpg(pid, signal.SIGKILL)
+            if not quiet:
+                log(f"{self.name} stopped")
+        if os.path.exists(self.pidfile):
+            os.remove(self.pidfile)
+
+
+def port_open(port, host="127.0.0.1"):
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def http_ok(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def tail(file, lines=20):
+    try:
+        with open(file, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def services(creds):
+    vcsim_bin = path("bin", "vcsim")
+    return [
+        Service("etcd", ETCD_PORT, [
+            shutil.which("etcd") or "etcd", "--name", "containerops-lab",
+            "--data-dir", path("etcd"),
+            "--listen-client-urls", f"http://127.0.0.1:{ETCD_PORT}",
+            "--advertise-client-urls", f"http://127.0.0.1:{ETCD_PORT}",
+            "--listen-peer-urls", f"http://127.0.0.1:{ETCD_PORT + 1}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{ETCD_PORT + 1}",
+            "--initial-cluster", f"containerops-lab=http://127.0.0.1:{ETCD_PORT + 1}",
+        ], ready=lambda: http_ok(f"http://127.0.0.1:{ETCD_PORT}/health")),
+        Service("vcsim", VCSIM_PORT, [vcsim_bin, "-listen", f"127.0.0.1:{VCSIM_PORT}"], env={
+            # The shim rewrites the DMI bind mount a non-privileged container cannot make.
+            "PATH": os.path.join(LAB_DIR, "vcsim", "bin") + os.pathsep + os.environ["PATH"],
+            "VCSIM_BUSYBOX": BUSYBOX_IMAGE,
+            "VCSIM_USERNAME": creds["vsphere"]["username"],
+            "VCSIM_PASSWORD": creds["vsphere"]["password"],
+        }),
+        Service("ecs", ECS_PORT, [
+            sys.executable, "-m", "ecs_emulator",
+            "--listen", f"127.0.0.1:{ECS_PORT}",
+            "--credentials", path("ecs-credentials.json"),
+            "--state-file", path("ecs-state.json"),
+            "--backend", "docker",
+            "--node-image", NODE_IMAGE,
+            "--docker-run-args", json.dumps(NODE_RUN_ARGS),
+            "--container-prefix", ECS_CONTAINER_PREFIX,
+        ], env={"PYTHONPATH": LAB_DIR}, ready=lambda: http_ok(f"http://127.0.0.1:{ECS_PORT}/_emulator/stats")),
+    ]
+
+
+# ---------------------------------------------------------------- docker objects
+
+def ensure_network():
+    if docker("network", "inspect", NETWORK, check=False).returncode == 0:
+        return False
+    docker("network", "create", "--driver", "bridge", "--subnet", SUBNET, "--gateway", GATEWAY,
+           "--label", LABEL, NETWORK)
+    log(f"network {NETWORK} ({SUBNET}) created")
+    return True
+
+
+def lab_containers():
+    out = docker("ps", "-aq", "--filter", f"label={LABEL}").stdout.split()
+    return out
+
+
+def lab_info(creds):
+    return {
+        "network": {"name": NETWORK, "subnet": SUBNET, "gateway": GATEWAY},
+        "node_image": NODE_IMAGE,
+        "node_run_args": NODE_RUN_ARGS,
+        "ssh": {"private_key": path("ssh", "id_ed25519"), "public_key": public_key(), "user": "root"},
+        "user_data": user_data(),
+        "user_data_b64": base64.b64encode(user_data().encode()).decode(),
+        "vsphere": {"host": "127.0.0.1", "port": VCSIM_PORT, "validate_certs": False,
+                    "datacenter": "DC0", "cluster": "DC0_C0", "datastore": "LocalDS_0",
+                    "template": "debian12-template", **creds["vsphere"]},
+        "ecs": {"endpoint": f"127.0.0.1:{ECS_PORT}", "admin_url": f"http://127.0.0.1:{ECS_PORT}/_emulator",
+                "container_prefix": ECS_CONTAINER_PREFIX, **creds["ecs"]},
+        "etcd": {"endpoint": f"http://127.0.0.1:{ETCD_PORT}"},
+    }
+
+
+def write_lab_info(info):
+    write_private(path("lab.json"), json.dumps(info, indent=2))
+    env = {
+        "VMWARE_HOST": info["vsphere"]["host"], "VMWARE_PORT": info["vsphere"]["port"],
+        "VMWARE_USER": info["vsphere"]["username"], "VMWARE_PASSWORD": info["vsphere"]["password"],
+        "VMWARE_VALIDATE_CERTS": "false",
+        "ALICLOUD_ACCESS_KEY": info["ecs"]["access_key_id"],
+        "ALICLOUD_SECRET_KEY": info["ecs"]["access_key_secret"],
+        "ALICLOUD_ECS_ENDPOINT": info["ecs"]["endpoint"],
+        "CONTAINEROPS_ETCD_ENDPOINT": info["etcd"]["endpoint"],
+    }
+    write_private(path("env"), "".join(f"export {k}='{v}'\n" for k, v in env.items()))
+
+
+# ---------------------------------------------------------------- commands
+
+def up(args):
+    started = time.monotonic()
+    creds = ensure_state()
+    write_private(path("ecs-credentials.json"), json.dumps(
+        {"access_keys": {creds["ecs"]["access_key_id"]: creds["ecs"]["access_key_secret"]}}))
+    run(["bash", os.path.join(LAB_DIR, "images", "build_busybox.sh"), BUSYBOX_IMAGE], capture=False)
+    run(["bash", os.path.join(LAB_DIR, "node", "build.sh"), NODE_IMAGE], capture=False)
+    run(["bash", os.path.join(LAB_DIR, "vcsim", "build.sh"), path("bin", "vcsim")], capture=False)
+    ensure_network()
+    for svc in services(creds):
+        svc.start()
+    info = lab_info(creds)
+    write_lab_info(info)
+    log(f"up in {time.monotonic() - started:.1f}s; details in {path('lab.json')} (secrets: mode 0600)")
+
+
+def down(args):
+    creds_exist = os.path.exists(path("credentials.json"))
+    creds = ensure_state() if creds_exist else None
+    # Stop the clouds first so nothing re-creates a node while we remove it.
+    for svc in reversed(services(creds or {"vsphere": {"username": "", "password": ""}})):
+        svc.stop()
+    ids = lab_containers()
+    if ids:
+        docker("rm", "-f", "-v", *ids)
+        log(f"removed {len(ids)} container(s) and their volumes")
+    if docker("network", "inspect", NETWORK, check=False).returncode == 0:
+        docker("network", "rm", NETWORK)
+        log(f"network {NETWORK} removed")
+    # Runtime data goes; keys, credentials, built binaries and images stay as a cache.
+    for item in ("etcd", "ecs-state.json", "lab.json", "env", "run"):
+        p = path(item)
+        if os.path.isdir(p):
+            shutil.rmtree(p)
+        elif os.path.exists(p):
+            os.remove(p)
+    log("down")
+
+
+def status(args):
+    creds = ensure_state()
+    healthy = True
+    print(f"{'component':<10} {'state':<8} detail")
+    for svc in services(creds):
+        pid = svc.pid()
+        ok = bool(pid) and svc.ready()
+        healthy &= ok
+        print(f"{svc.name:<10} {'up' if ok else 'down':<8} 127.0.0.1:{svc.port}" + (f" pid {pid}" if pid else ""))
+    net_ok = docker("network", "inspect", NETWORK, check=False).returncode == 0
+    healthy &= net_ok
+    print(f"{'network':<10} {'up' if net_ok else 'down':<8} {NETWORK} {SUBNET}")
+    rows = docker("ps", "-a", "--filter", f"label={LABEL}", "--format",
+                  "{{.Names}}\t{{.Status}}").stdout.strip().splitlines()
+    print(f"{'nodes':<10} {len(rows):<8} " + ("" if rows else "(none)"))
+    for row in sorted(rows):
+        name, state = row.split("\t")
+        ip = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name,
+                    check=False).stdout.strip()
+        print(f"{'':<10} {'':<8} {name:<48} {ip:<15} {state}")
+    return 0 if healthy else 1
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start the lab (idempotent)").set_defaults(func=up)
+    sub.add_parser("down", help="remove every container, volume, network and process of the lab").set_defaults(func=down)
+    sub.add_parser("status", help="show what runs; exit 1 when something is down").set_defaults(func=status)
+    args = parser.parse_args(argv)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

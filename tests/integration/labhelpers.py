@@ -1,0 +1,152 @@
+"""Helpers the integration tests share: the lab controller, SSH to nodes, waiting."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LABCTL = [sys.executable, os.path.join(REPO, "lab", "labctl.py")]
+LAB_JSON = os.path.join(REPO, ".lab", "lab.json")
+
+
+def labctl(*args, check=True):
+    result = subprocess.run([*LABCTL, *args], cwd=REPO, text=True, capture_output=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"labctl {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def load_lab():
+    with open(LAB_JSON) as f:
+        return json.load(f)
+
+
+def ssh(lab, host, command, timeout=10):
+    """Run a command on a lab node over SSH with the lab's key."""
+    return subprocess.run(
+        ["ssh", "-i", lab["ssh"]["private_key"], "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
+         "-o", f"ConnectTimeout={timeout}", f"{lab['ssh']['user']}@{host}", command],
+        text=True, capture_output=True, timeout=timeout + 20)
+
+
+def wait_for_ssh(lab, host, timeout=60):
+    """Poll until the node accepts the lab key; return `hostname` output."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = ssh(lab, host, "hostname", timeout=3)
+        if last.returncode == 0:
+            return last.stdout.strip()
+        time.sleep(1)
+    raise AssertionError(f"no SSH to {host} within {timeout}s: {last.stderr if last else ''}")
+
+
+def docker_state(name):
+    """Container state ('running', 'exited', ...) or None when it does not exist."""
+    r = subprocess.run(["docker", "inspect", "-f", "{{.State.Status}}", name], text=True, capture_output=True)
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def wait_until(predicate, timeout, interval=0.5, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+# ---------------------------------------------------------------- vSphere (vcsim)
+
+def vsphere_connect(lab, password=None):
+    from pyVim.connect import SmartConnect
+    v = lab["vsphere"]
+    return SmartConnect(host=v["host"], port=v["port"], user=v["username"],
+                        pwd=password if password is not None else v["password"],
+                        disableSslCertValidation=True)
+
+
+def vsphere_find(si, vimtype, name):
+    content = si.RetrieveContent()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vimtype], True)
+    try:
+        return next((o for o in view.view if o.name == name), None)
+    finally:
+        view.Destroy()
+
+
+def clone_node_vm(si, lab, name, ip):
+    """Clone the template into a powered-on VM backed by a node container at `ip`."""
+    from pyVim.task import WaitForTask
+    from pyVmomi import vim
+    v = lab["vsphere"]
+    template = vsphere_find(si, vim.VirtualMachine, v["template"])
+    datacenter = vsphere_find(si, vim.Datacenter, v["datacenter"])
+    cluster = vsphere_find(si, vim.ClusterComputeResource, v["cluster"])
+    extra = {
+        # A clone does not inherit RUN.container: it must be in the clone spec.
+        "RUN.container": json.dumps(lab["node_run_args"] + ["--ip", ip, "--hostname", name, lab["node_image"]]),
+        "guestinfo.userdata": lab["user_data_b64"],
+        "guestinfo.userdata.encoding": "base64",
+    }
+    spec = vim.vm.CloneSpec(
+        location=vim.vm.RelocateSpec(pool=cluster.resourcePool), powerOn=False, template=False,
+        config=vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key=k, value=val) for k, val in extra.items()]))
+    task = template.CloneVM_Task(folder=datacenter.vmFolder, name=name, spec=spec)
+    WaitForTask(task)
+    vm = task.info.result
+    # The simulator ignores CloneSpec.powerOn, so power on explicitly.
+    WaitForTask(vm.PowerOnVM_Task())
+    return vm
+
+
+def vm_container(vm_name):
+    """The container vcsim runs for a VM (named vcsim-<vm>-<uid>), or None."""
+    r = subprocess.run(["docker", "ps", "-a", "--filter", f"name=vcsim-{vm_name}-", "--format", "{{.Names}}"],
+                       text=True, capture_output=True, check=True)
+    names = r.stdout.split()
+    return names[0] if names else None
+
+
+# ---------------------------------------------------------------- ECS (emulator)
+
+def ecs_caller(lab, region="cn-hangzhou"):
+    """call(RequestClass, Param=value, ...) -> parsed JSON, through the official SDK."""
+    from aliyunsdkcore.client import AcsClient
+    client = AcsClient(lab["ecs"]["access_key_id"], lab["ecs"]["access_key_secret"], region)
+    client.add_endpoint(region, "Ecs", lab["ecs"]["endpoint"])
+
+    def call(request_class, **params):
+        request = request_class()
+        for key, value in params.items():
+            getattr(request, f"set_{key}")(value)
+        return json.loads(client.do_action_with_exception(request))
+    return call
+
+
+def run_node_instance(lab, call, name, host_octet):
+    """RunInstances one node in the first vSwitch at <vswitch prefix>.<host_octet>; returns (id, ip)."""
+    import uuid
+    from aliyunsdkecs.request.v20140526.DescribeImagesRequest import DescribeImagesRequest
+    from aliyunsdkecs.request.v20140526.DescribeSecurityGroupsRequest import DescribeSecurityGroupsRequest
+    from aliyunsdkecs.request.v20140526.DescribeVSwitchesRequest import DescribeVSwitchesRequest
+    from aliyunsdkecs.request.v20140526.RunInstancesRequest import RunInstancesRequest
+    vswitch = call(DescribeVSwitchesRequest)["VSwitches"]["VSwitch"][0]
+    group = call(DescribeSecurityGroupsRequest, VpcId=vswitch["VpcId"])["SecurityGroups"]["SecurityGroup"][0]
+    image = call(DescribeImagesRequest)["Images"]["Image"][0]
+    ip = vswitch["CidrBlock"].rsplit(".", 1)[0] + f".{host_octet}"
+    created = call(RunInstancesRequest, ImageId=image["ImageId"], InstanceType="ecs.g7.large",
+                   VSwitchId=vswitch["VSwitchId"], SecurityGroupId=group["SecurityGroupId"],
+                   PrivateIpAddress=ip, HostName=name, InstanceName=name,
+                   UserData=lab["user_data_b64"], ClientToken=str(uuid.uuid4()))
+    return created["InstanceIdSets"]["InstanceIdSet"][0], ip
+
+
+def ecs_instance(call, instance_id):
+    from aliyunsdkecs.request.v20140526.DescribeInstancesRequest import DescribeInstancesRequest
+    found = call(DescribeInstancesRequest, InstanceIds=json.dumps([instance_id]))["Instances"]["Instance"]
+    return found[0] if found else None

@@ -133,8 +133,9 @@ class Service:
         try:
             with open(self.pidfile) as f:
                 pid = int(f.read().strip())
-            os.kill(pid, 0)
         except (OSError, ValueError):
+            return None
+        if not alive(pid):
             return None
         # A recycled pid belongs to someone else: check it is still our program.
         try:
@@ -174,9 +175,7 @@ class Service:
         if pid:
             os.killpg(pid, signal.SIGTERM)
             for _ in range(100):
-                try:
-                    os.kill(pid, 0)
-                except OSError:
+                if not alive(pid):
                     break
                 time.sleep(0.1)
             else:
@@ -185,6 +184,16 @@ class Service:
                 log(f"{self.name} stopped")
         if os.path.exists(self.pidfile):
             os.remove(self.pidfile)
+
+
+def alive(pid):
+    """True while the process runs. A zombie counts as gone: where PID 1 does not
+    reap (containers, CI sandboxes) stopped servers linger as zombies."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def port_open(port, host="127.0.0.1"):

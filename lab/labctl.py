@@ -295,6 +295,11 @@ def write_lab_info(info):
         "CONTAINEROPS_ETCD_ENDPOINT": info["etcd"]["endpoint"],
     }
     write_private(path("env"), "".join(f"export {k}='{v}'\n" for k, v in env.items()))
+    # The aliyun CLI's own config format, so ECS tools can use `profile: containerops-lab`.
+    write_private(path("aliyun.json"), json.dumps({"current": "containerops-lab", "profiles": [{
+        "name": "containerops-lab", "mode": "AK", "region_id": "cn-hangzhou", "output_format": "json",
+        "access_key_id": info["ecs"]["access_key_id"], "access_key_secret": info["ecs"]["access_key_secret"]}]},
+        indent=2))
 
 
 # ---------------------------------------------------------------- commands
@@ -329,7 +334,7 @@ def down(args):
         docker("network", "rm", NETWORK)
         log(f"network {NETWORK} removed")
     # Runtime data goes; keys, credentials, built binaries and images stay as a cache.
-    for item in ("etcd", "ecs-state.json", "lab.json", "env", "run"):
+    for item in ("etcd", "ecs-state.json", "lab.json", "env", "aliyun.json", "run"):
         p = path(item)
         if os.path.isdir(p):
             shutil.rmtree(p)

@@ -1,0 +1,61 @@
+# -*- coding: utf-8 -*-
+# Copyright: containerops.platform developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Connection options shared by every vSphere module and the vSphere inventory plugin."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+
+    DOCUMENTATION = r"""
+options:
+  hostname:
+    description:
+      - vCenter (or ESXi) host name or IP address.
+      - Falls back to the environment variable E(VMWARE_HOST).
+    type: str
+    env:
+      - name: VMWARE_HOST
+  username:
+    description:
+      - User to log in to vCenter with, e.g. C(automation@vsphere.local).
+      - Falls back to the environment variable E(VMWARE_USER).
+    type: str
+    aliases: [user]
+    env:
+      - name: VMWARE_USER
+  password:
+    description:
+      - Password of O(username). Never logged.
+      - Falls back to the environment variable E(VMWARE_PASSWORD).
+    type: str
+    aliases: [pass, pwd]
+    env:
+      - name: VMWARE_PASSWORD
+  port:
+    description:
+      - HTTPS port of the vCenter API.
+      - Falls back to the environment variable E(VMWARE_PORT).
+    type: int
+    default: 443
+    env:
+      - name: VMWARE_PORT
+  validate_certs:
+    description:
+      - Verify the TLS certificate of vCenter against the controller's CA store.
+      - Set to V(false) only for a lab or a vCenter with a self-signed certificate.
+      - Falls back to the environment variable E(VMWARE_VALIDATE_CERTS).
+    type: bool
+    default: true
+    env:
+      - name: VMWARE_VALIDATE_CERTS
+requirements:
+  - pyvmomi >= 8.0 on the controller
+notes:
+  - Every call to vCenter goes through C(containerops.platform)'s one vSphere client
+    (plugins/module_utils/vsphere.py), which reads in bulk with the PropertyCollector and
+    waits for tasks and guest IPs with C(WaitForUpdatesEx) instead of polling.
+"""

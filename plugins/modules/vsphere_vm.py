@@ -1,0 +1,361 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: containerops.platform developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: vsphere_vm
+short_description: Make many vSphere VMs exist, configured and powered as asked, in one task
+version_added: 0.1.0
+description:
+  - Clones VMs from a template, reconfigures, powers and deletes them. One task handles one VM
+    (O(name)) or a whole fleet (O(vms)) - all clones are started together and awaited together,
+    then all VMs are powered on together, then their guest IPs are awaited together.
+    There is no loop of one VM at a time and no polling; vCenter pushes task and IP changes
+    through C(WaitForUpdatesEx).
+  - A VM is identified by its name inside O(folder). A second run with the same options changes
+    nothing (C(changed=false)). It compares the CPU count, memory, disks, port groups, the custom
+    attributes and extraConfig keys this module manages, and the power state with what the VM has.
+  - Guest customization (static IPs, host name, DNS) and O(user_data)/O(metadata) are applied
+    only when the module creates a VM; changing them for an existing VM needs a new VM.
+  - Every option below O(vms) can also be given at the top level, where it is the default for
+    every VM of O(vms); a value inside a O(vms) entry wins.
+  - Nothing is created when any VM has a problem that can be found before starting (unknown
+    template, folder, cluster, resource pool, datastore or port group; a name used in another
+    folder; an IP outside the port group's subnet or already used; invalid CPU or memory).
+    Problems found later (a failed clone, no IP in time) fail the task with the names of the VMs
+    this run already created in RV(created).
+author:
+  - containerops.platform developers
+extends_documentation_fragment:
+  - containerops.platform.vsphere
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would be created, changed or deleted; creates nothing.
+  diff_mode:
+    support: full
+    description: One before/after entry per VM that would change.
+options:
+  datacenter:
+    description: Datacenter the VMs live in; every other name is looked up inside it.
+    type: str
+    required: true
+  name:
+    description:
+      - Name of the one VM to manage. Mutually exclusive with O(vms).
+    type: str
+  vms:
+    description:
+      - The VMs to manage, each a dict with C(name) and any of the per-VM options below
+        (O(template), O(cluster), O(resource_pool), O(folder), O(datastore), O(cpus), O(memory_mb),
+        O(disks), O(networks), O(guest_hostname), O(domain), O(dns_servers), O(customization),
+        O(user_data), O(metadata), O(extra_config), O(attributes), O(state)).
+      - Mutually exclusive with O(name).
+    type: list
+    elements: dict
+  template:
+    description:
+      - Template (or VM) to clone a missing VM from, by name or inventory path
+        (C(/DC0/vm/templates/debian12)). Required to create a VM.
+    type: str
+  cluster:
+    description:
+      - Cluster to place a new VM in (its root resource pool). Optional when the datacenter has
+        exactly one cluster or O(resource_pool) names the pool.
+    type: str
+  resource_pool:
+    description: Resource pool for a new VM, by name (inside O(cluster) when that is set).
+    type: str
+  folder:
+    description:
+      - VM folder, as C(/DC0/vm/a/b), C(vm/a/b) or C(a/b). Default the datacenter's VM root folder.
+      - The folder must exist. A VM's name is unique within its folder; a VM of the same name in
+        another folder is reported as an error rather than cloned a second time.
+    type: str
+  datastore:
+    description: Datastore for a new VM's files. Default the template's datastore.
+    type: str
+  cpus:
+    description: Number of virtual CPUs (1 to 768). Default as the template.
+    type: int
+  memory_mb:
+    description: Memory in MB, a multiple of 4 (vSphere's rule). Default as the template.
+    type: int
+  disks:
+    description:
+      - Disk sizes in order. An entry grows the template's disk at that position (vSphere cannot
+        shrink a disk; asking for less fails) or adds a thin disk on the first SCSI controller.
+    type: list
+    elements: dict
+    suboptions:
+      size_gb:
+        description: Size in GB.
+        type: int
+        required: true
+  networks:
+    description:
+      - NICs in order. An entry connects the template's NIC at that position to the port group
+        O(networks[].name) (standard or distributed), or adds a vmxnet3 NIC.
+      - Static IP settings take effect through guest customization of a new VM (see O(customization)).
+      - The ip is checked before anything is created. If vSphere knows the port group's subnet
+        (an IP pool / network protocol profile associated with it), the ip must be inside it;
+        otherwise the ip, netmask/prefix and gateway must agree with each other (gateway inside
+        the subnet, ip not the network, broadcast or gateway address). The ip must not be any
+        other VM's guest IP, nor recorded on another VM in the C(containerops.ip) custom attribute,
+        which this module sets on the VMs it creates with static IPs.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Port group name.
+        type: str
+        required: true
+      ip:
+        description: Static IPv4 address. Without it the NIC uses DHCP.
+        type: str
+      netmask:
+        description: IPv4 netmask, e.g. C(255.255.255.0). Required with O(networks[].ip) unless O(networks[].prefix) is set.
+        type: str
+      prefix:
+        description: Prefix length instead of O(networks[].netmask), e.g. C(24).
+        type: int
+      gateway:
+        description: Default gateway; must lie inside the ip's subnet.
+        type: str
+      dns_servers:
+        description: DNS servers of this NIC.
+        type: list
+        elements: str
+      mac:
+        description: Fixed MAC address (manual address type). Default generated by vSphere.
+        type: str
+  guest_hostname:
+    description:
+      - Guest host name set by Linux prep. Default the VM name made DNS-safe.
+      - At the top level O(hostname) is vCenter's address, hence this name; inside a O(vms)
+        entry C(hostname) is accepted as an alias.
+    type: str
+  domain:
+    description: Guest DNS domain for Linux prep (default C(localdomain)).
+    type: str
+  dns_servers:
+    description: Guest DNS servers (global Linux prep setting).
+    type: list
+    elements: str
+  customization:
+    description:
+      - How a new VM gets its network identity.
+      - V(linux_prep) - a vSphere Linux prep customization spec with the static IPs, gateways, DNS
+        and host name (needs VMware Tools in the template).
+      - V(none) - no guest customization, e.g. for a cloud-init template that takes everything
+        from O(metadata) and O(user_data).
+      - V(auto) - V(linux_prep) when a static ip or O(guest_hostname) is given, else V(none).
+      - O(user_data) and O(metadata) are written to guestinfo whatever this option says, so
+        Linux prep and cloud-init can be combined (e.g. Linux prep for the network and cloud-init
+        user data for SSH keys).
+    type: str
+    choices: [auto, linux_prep, none]
+    default: auto
+  user_data:
+    description:
+      - cloud-init user data, written base64-encoded to C(guestinfo.userdata) with
+        C(guestinfo.userdata.encoding=base64) (cloud-init's VMware datasource).
+    type: str
+  metadata:
+    description:
+      - cloud-init metadata (string, or a dict written as JSON), base64-encoded into
+        C(guestinfo.metadata) with C(guestinfo.metadata.encoding=base64).
+    type: raw
+  extra_config:
+    description:
+      - extraConfig (advanced settings) keys and values, set in the clone spec of a new VM and
+        reconfigured on an existing one. Only the keys given here are compared and changed;
+        other keys are left alone. Values are strings.
+    type: dict
+  attributes:
+    description:
+      - Custom attributes as a dict of name to value, for example the platform role C(containerops.role). Missing attribute definitions
+        are created (for VirtualMachine). Only the attributes given are compared and changed.
+    type: dict
+  state:
+    description:
+      - V(poweredon) - exists as configured and is powered on (the default, since the fleet is
+        meant to run).
+      - V(present) - exists as configured; a new VM stays powered off, an existing VM keeps its
+        power state.
+      - V(poweredoff) - exists as configured and is powered off (hard power off).
+      - V(restarted) - exists and is reset (hard) if it was on, or powered on. Always C(changed).
+      - V(absent) - does not exist. A powered-on VM is deleted only with O(force=true).
+    type: str
+    choices: [present, poweredon, poweredoff, restarted, absent]
+    default: poweredon
+  force:
+    description: Allow O(state=absent) to power off and delete VMs that are powered on.
+    type: bool
+    default: false
+  wait_for_ip:
+    description:
+      - After powering on, wait until every VM that should be on reports a guest IP address
+        (the first static ip of O(networks), when one is set). All VMs are awaited together.
+    type: bool
+    default: false
+  wait_timeout:
+    description: Seconds to wait for the IPs. The task fails naming the VMs that had none in time.
+    type: int
+    default: 300
+seealso:
+  - plugin: containerops.platform.vsphere
+    plugin_type: inventory
+"""
+
+EXAMPLES = r"""
+- name: One VM from a template, with a static IP, waiting until it reports the IP
+  containerops.platform.vsphere_vm:
+    hostname: vcenter.example.internal
+    username: "{{ vsphere_username }}"
+    password: "{{ vsphere_password }}"
+    datacenter: DC1
+    cluster: Cluster-A
+    name: web-01
+    template: debian12-template
+    cpus: 2
+    memory_mb: 4096
+    networks:
+      - name: VM Network
+        ip: 10.20.0.11
+        prefix: 24
+        gateway: 10.20.0.1
+    dns_servers: [10.20.0.2]
+    attributes:
+      containerops.role: worker
+    wait_for_ip: true
+
+- name: Three VMs in ONE task (clones, power-ons and IP waits all run concurrently)
+  containerops.platform.vsphere_vm:
+    datacenter: DC1
+    cluster: Cluster-A
+    template: debian12-template
+    memory_mb: 4096                       # default for every entry
+    user_data: "{{ lookup('ansible.builtin.file', 'user-data.yml') }}"
+    vms:
+      - {name: mgr-01, networks: [{name: VM Network, ip: 10.20.0.21, prefix: 24, gateway: 10.20.0.1}],
+         attributes: {containerops.role: manager}}
+      - {name: wrk-01, cpus: 4, networks: [{name: VM Network, ip: 10.20.0.31, prefix: 24, gateway: 10.20.0.1}],
+         attributes: {containerops.role: worker}}
+      - {name: wrk-02, cpus: 4, networks: [{name: VM Network, ip: 10.20.0.32, prefix: 24, gateway: 10.20.0.1}],
+         attributes: {containerops.role: worker}}
+    wait_for_ip: true
+
+- name: Power a VM off
+  containerops.platform.vsphere_vm:
+    datacenter: DC1
+    name: web-01
+    state: poweredoff
+
+- name: Delete VMs even when they are running
+  containerops.platform.vsphere_vm:
+    datacenter: DC1
+    vms: [{name: web-01}, {name: web-02}]
+    state: absent
+    force: true
+"""
+
+RETURN = r"""
+vms:
+  description: One entry per VM, in the order given.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name: {description: VM name., type: str}
+    moid: {description: Managed object id (e.g. vm-42); null when the VM does not exist (or in check mode, not yet)., type: str}
+    uuid: {description: BIOS UUID (config.uuid)., type: str}
+    ip: {description: Guest IP address (guest.ipAddress) as vSphere reports it now; null when unknown., type: str}
+    power_state: {description: poweredOn, poweredOff or suspended; null when the VM does not exist., type: str}
+    state: {description: present or absent after the task., type: str}
+    changed: {description: Whether this VM was created, changed, powered or deleted., type: bool}
+    created: {description: Whether this task created the VM (would create, in check mode)., type: bool}
+  sample:
+    - {name: web-01, moid: vm-42, uuid: 4207b9c0-aaaa-bbbb-cccc-0123456789ab, ip: 10.20.0.11,
+       power_state: poweredOn, state: present, changed: true, created: true}
+vm:
+  description: The entry of RV(vms) for the VM, when O(name) was used.
+  returned: when O(name) is used
+  type: dict
+created:
+  description: Names of the VMs created (would be created, in check mode). On failure, the ones created before it.
+  returned: always
+  type: list
+  elements: str
+changed_vms:
+  description: Names of the VMs created, changed, powered or deleted (C(changed) itself is the task's boolean).
+  returned: always
+  type: list
+  elements: str
+deleted:
+  description: Names of the VMs deleted.
+  returned: always
+  type: list
+  elements: str
+errors:
+  description: Every problem found, when the task failed before changing anything.
+  returned: on failure
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.containerops.platform.plugins.module_utils.vsphere import (
+    VSphereError, connection_argument_spec, run_vsphere_vm, vm_option_spec)
+
+
+def argument_spec():
+    spec = connection_argument_spec()
+    vm_options = vm_option_spec()
+    entry_options = dict(name=dict(type="str", required=True), **vm_options)
+    entry_options["guest_hostname"] = dict(entry_options["guest_hostname"], aliases=["hostname"])
+    spec.update(
+        datacenter=dict(type="str", required=True),
+        name=dict(type="str"),
+        vms=dict(type="list", elements="dict", options=entry_options),
+        force=dict(type="bool", default=False),
+        wait_for_ip=dict(type="bool", default=False),
+        wait_timeout=dict(type="int", default=300),
+        **vm_options
+    )
+    # Top-level defaults that a vms[] entry may override (the entry's own
+    # options have no default, so "unset" means "inherit").
+    spec["state"] = dict(spec["state"], default="poweredon")
+    spec["customization"] = dict(spec["customization"], default="auto")
+    return spec
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        mutually_exclusive=[("name", "vms")],
+        required_one_of=[("name", "vms")],
+        supports_check_mode=True,
+    )
+    if module.params["wait_timeout"] < 1:
+        module.fail_json(msg="wait_timeout: %s is not a number of seconds (at least 1)" % module.params["wait_timeout"])
+    try:
+        result = run_vsphere_vm(module.params, check_mode=module.check_mode, warn=module.warn)
+    except VSphereError as exc:
+        details = dict(exc.details)
+        details.setdefault("created", [])
+        module.fail_json(msg=exc.msg, changed=bool(details.get("created") or details.get("deleted")), **details)
+    diff = result.pop("diff")
+    if module._diff:
+        result["diff"] = diff
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

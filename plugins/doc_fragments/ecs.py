@@ -44,8 +44,9 @@ options:
     description:
       - Path of the aliyun-cli configuration file (JSON with C(current) and C(profiles)).
       - Falls back to E(ALICLOUD_SHARED_CREDENTIALS_FILE), then C(~/.aliyun/config.json).
-      - In an inventory source, a relative path is relative to the directory of that source file.
-    type: path
+      - C(~) is expanded. In an inventory source, a relative path is relative to the directory of that
+        source file; in a module, to the current directory.
+    type: str
   region:
     description:
       - Region id, for example C(cn-hangzhou).

@@ -81,7 +81,8 @@ CONNECTION_ARGSPEC = dict(
     secret_key=dict(type="str", no_log=True, aliases=["access_key_secret"]),
     security_token=dict(type="str", no_log=True),
     profile=dict(type="str"),
-    shared_credentials_file=dict(type="path"),
+    # str, not path: a relative path is resolved against the inventory source's directory.
+    shared_credentials_file=dict(type="str"),
     region=dict(type="str", aliases=["region_id"]),
     endpoint=dict(type="raw"),
 )

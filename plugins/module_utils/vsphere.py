@@ -99,7 +99,8 @@ TRANSIENT_ERRORS = (http.client.RemoteDisconnected, http.client.BadStatusLine,
 def _transient(exc):
     if isinstance(exc, TRANSIENT_ERRORS):
         return True
-    if HAS_PYVMOMI and isinstance(exc, (vmodl.fault.HostCommunication, vim.fault.TooManyConnections)):
+    # HostCommunication: vCenter lost its host for a moment; the read can be repeated.
+    if HAS_PYVMOMI and isinstance(exc, vmodl.fault.HostCommunication):
         return True
     return False
 
@@ -142,8 +143,11 @@ def connect(hostname, username, password, port=443, validate_certs=True, pool_si
                                % (option, option, CONNECTION_ENV[option]))
     where = "%s:%s" % (hostname, port)
     try:
+        # An explicit context: pyVmomi silently skips verification for
+        # localhost/127.0.0.1 when given none, and validate_certs must mean what it says.
+        context = ssl.create_default_context() if validate_certs else ssl._create_unverified_context()
         si = with_retries(SmartConnect, host=hostname, port=int(port), user=username, pwd=password,
-                          disableSslCertValidation=not validate_certs)
+                          sslContext=context)
     except vim.fault.InvalidLogin:
         raise VSphereError("vCenter %s rejected the login of user '%s': wrong username or password. "
                            "Fix the username/password options (or VMWARE_USER/VMWARE_PASSWORD)"

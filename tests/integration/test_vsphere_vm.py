@@ -221,3 +221,126 @@ def test_present_leaves_a_new_vm_off_and_diff_shows_changes(lab, si, tmp_path, c
     assert entry["before"]["extra_config"] == {"containerops.test": "a"}
     assert entry["after"]["extra_config"] == {"containerops.test": "b"}
     assert entry["after"]["power_state"] == "poweredOff"
+
+
+# ---------------------------------------------------------------- failures
+
+
+FAILURES = [
+    # (task name, module args, words the message must contain)
+    ("unknown template", {"name": "t-vs-f1", "template": "no-such-template"}, ["template", "no-such-template"]),
+    ("no template to create from", {"name": "t-vs-f1"}, ["template: required", "t-vs-f1"]),
+    ("unknown folder", {"name": "t-vs-f1", "template": TEMPLATE, "folder": "no/such"}, ["folder", "no/such"]),
+    ("unknown cluster", {"name": "t-vs-f1", "template": TEMPLATE, "cluster": "NoCluster"},
+     ["cluster", "NoCluster", "DC0_C0"]),
+    ("unknown resource pool", {"name": "t-vs-f1", "template": TEMPLATE, "resource_pool": "no-pool"},
+     ["resource_pool", "no-pool"]),
+    ("unknown datastore", {"name": "t-vs-f1", "template": TEMPLATE, "datastore": "NoDS"},
+     ["datastore", "NoDS", "LocalDS_0"]),
+    ("unknown port group", {"name": "t-vs-f1", "template": TEMPLATE, "networks": [{"name": "No Net"}]},
+     ["networks[0].name", "No Net", "VM Network"]),
+    ("gateway outside the subnet",
+     {"name": "t-vs-f1", "template": TEMPLATE,
+      "networks": [{"name": "VM Network", "ip": "10.88.1.150", "prefix": 24, "gateway": "10.88.0.1"}]},
+     ["networks[0].gateway", "10.88.1.0/24"]),
+    ("ip without netmask", {"name": "t-vs-f1", "template": TEMPLATE,
+                            "networks": [{"name": "VM Network", "ip": "10.88.1.150"}]},
+     ["networks[0].ip", "netmask", "prefix"]),
+    ("zero cpus", {"name": "t-vs-f1", "template": TEMPLATE, "cpus": 0}, ["cpus", "1 to 768"]),
+    ("memory not a multiple of 4", {"name": "t-vs-f1", "template": TEMPLATE, "memory_mb": 1023},
+     ["memory_mb", "multiple of 4"]),
+    ("problems of several vms[] entries at once",
+     {"template": TEMPLATE, "vms": [{"name": "t-vs-f1", "memory_mb": 1023}, {"name": "t-vs-f2", "cpus": -1}]},
+     ["vms[0].memory_mb", "vms[1].cpus"]),
+    ("disk smaller than the template's", {"name": "t-vs-f1", "template": TEMPLATE, "disks": [{"size_gb": 1}]},
+     ["disks[0].size_gb", "cannot shrink"]),
+    ("wrong password", {"name": "t-vs-f1", "template": TEMPLATE, "password": "not-the-password"},
+     ["password", "rejected the login"]),
+    ("certificate not trusted", {"name": "t-vs-f1", "template": TEMPLATE, "validate_certs": True},
+     ["validate_certs", "certificate"]),
+    ("unknown datacenter", {"name": "t-vs-f1", "template": TEMPLATE, "datacenter": "NoDC"}, ["datacenter", "NoDC"]),
+]
+
+
+@pytest.fixture(scope="module")
+def failure_results(lab, tmp_path_factory):
+    """All failure cases in one playbook (each task continues on error)."""
+    return play(tmp_path_factory.mktemp("failures"), [(name, args) for name, args, _ in FAILURES])
+
+
+@pytest.mark.parametrize("name, args, words", FAILURES, ids=[f[0] for f in FAILURES])
+def test_failure_names_the_parameter_and_creates_nothing(failure_results, si, name, args, words):
+    result = failure_results[name]
+    assert_failed_naming(result, *words)
+    assert result.get("created") == [] and not result["changed"]
+    assert vsphere_find(si, vim.VirtualMachine, "t-vs-f1") is None
+    assert vsphere_find(si, vim.VirtualMachine, "t-vs-f2") is None
+
+
+def test_a_name_used_in_another_folder_is_an_error(lab, si, tmp_path, cleanup):
+    name = "t-vs-infolder"
+    datacenter = vsphere_find(si, vim.Datacenter, lab["vsphere"]["datacenter"])
+    folder = datacenter.vmFolder.CreateFolder("t-vs-folder")
+    try:
+        cleanup.append(name)
+        made = run(tmp_path, {"name": name, "template": TEMPLATE, "folder": "t-vs-folder", "state": "present"})
+        assert made["created"] == [name] and vsphere_find(si, vim.VirtualMachine, name).parent == folder
+        again = run(tmp_path, {"name": name, "template": TEMPLATE, "folder": "/DC0/vm/t-vs-folder",
+                               "state": "present"})
+        assert not again["changed"], "the same folder written as a full path is the same VM"
+        elsewhere = run(tmp_path, {"name": name, "template": TEMPLATE, "state": "present"})
+        assert_failed_naming(elsewhere, "folder", "/DC0/vm/t-vs-folder", name)
+        assert elsewhere["created"] == []
+    finally:
+        destroy_vm(si, name)
+        WaitForTask(folder.Destroy_Task())
+
+
+def test_an_ip_in_use_is_refused(lab, si, tmp_path, cleanup):
+    """In use = another VM's guest IP, or the IP recorded on a VM that is not running yet."""
+    cleanup.extend(["t-vs-ipa", "t-vs-ipb", "t-vs-ipc"])
+
+    def vm(name, ip, state):
+        return {"name": name, "template": TEMPLATE, "state": state, "networks": [dict(LAB_NET, ip=ip)]}
+
+    running = run(tmp_path, dict(vm("t-vs-ipa", "10.88.1.120", "poweredon"), wait_for_ip=True, wait_timeout=60))
+    assert running["vm"]["ip"] == "10.88.1.120"
+    stopped = run(tmp_path, vm("t-vs-ipb", "10.88.1.121", "present"))
+    assert stopped["vm"]["ip"] is None
+
+    results = play(tmp_path, [("guest ip", vm("t-vs-ipc", "10.88.1.120", "present")),
+                              ("recorded ip", vm("t-vs-ipc", "10.88.1.121", "present"))])
+    assert_failed_naming(results["guest ip"], "networks[0].ip", "10.88.1.120", "t-vs-ipa", "guest IP")
+    assert_failed_naming(results["recorded ip"], "networks[0].ip", "10.88.1.121", "t-vs-ipb", "containerops.ip")
+    assert vsphere_find(si, vim.VirtualMachine, "t-vs-ipc") is None
+    # The VM that has the IP may of course be run again with it.
+    assert not run(tmp_path, vm("t-vs-ipb", "10.88.1.121", "present"))["changed"]
+
+
+def test_an_ip_outside_the_port_groups_ip_pool_is_refused(lab, si, tmp_path):
+    """When vSphere knows the port group's subnet (an IP pool associated with it), the ip must be in it."""
+    content = si.RetrieveContent()
+    datacenter = vsphere_find(si, vim.Datacenter, lab["vsphere"]["datacenter"])
+    portgroup = next(n for n in datacenter.network if n.name == "DC0_DVPG0")
+    pool = vim.vApp.IpPool(
+        name="t-vs-pool",
+        ipv4Config=vim.vApp.IpPool.IpPoolConfigInfo(subnetAddress="10.99.0.0", netmask="255.255.255.0",
+                                                     gateway="10.99.0.1", range="10.99.0.10#10", ipPoolEnabled=False),
+        networkAssociation=[vim.vApp.IpPool.Association(network=portgroup, networkName=portgroup.name)])
+    pool_id = content.ipPoolManager.CreateIpPool(dc=datacenter, pool=pool)
+    try:
+        result = run(tmp_path, {"name": "t-vs-f3", "template": TEMPLATE, "state": "present",
+                                "networks": [{"name": "DC0_DVPG0", "ip": "10.88.1.130", "prefix": 16}]})
+        assert_failed_naming(result, "networks[0].ip", "10.88.1.130", "10.99.0.0/24", "DC0_DVPG0", "t-vs-pool")
+        assert vsphere_find(si, vim.VirtualMachine, "t-vs-f3") is None
+    finally:
+        content.ipPoolManager.DestroyIpPool(dc=datacenter, id=pool_id, force=True)
+
+
+def test_no_ip_in_time_fails_naming_the_vm_and_reports_what_was_created(lab, si, tmp_path, cleanup):
+    name = "t-vs-noip"  # a plain clone: no container, no customization, so no guest IP ever
+    cleanup.append(name)
+    result = run(tmp_path, {"name": name, "template": TEMPLATE, "wait_for_ip": True, "wait_timeout": 2})
+    assert_failed_naming(result, "wait_timeout", name, "2 s")
+    assert result["created"] == [name] and result["changed"]
+    assert vsphere_find(si, vim.VirtualMachine, name).runtime.powerState == "poweredOn"

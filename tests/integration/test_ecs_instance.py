@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 import yaml
 
-from labhelpers import REPO, docker_state, ssh, wait_for_ssh, wait_until
+from labhelpers import REPO, docker_state, wait_for_ssh, wait_until
 
 BIN = os.path.dirname(sys.executable)
 REGION = "cn-hangzhou"

@@ -108,3 +108,34 @@ def test_whole_flow_at_speed_batches_and_converges(emu):
     assert check.created == ["w-99"] and len(check.changed) == 13
     assert not {"StopInstances", "StartInstances"} & set(check.client.calls)
     assert len(emu.state.instances) == 12
+
+
+def test_recreating_a_deleted_name_gets_past_the_remembered_token(emu):
+    first = runner(emu, name="again-1", private_ip="10.88.16.120")
+    first.run()
+    old_id = first.results()[0]["instance_id"]
+    runner(emu, name="again-1", state="absent", force=True).run()
+    emu.state.wait_backend_idle(5)  # the address is free once the (no-op) backend removal ran
+    second = runner(emu, name="again-1", private_ip="10.88.16.120")
+    second.run()
+    # The same token now answers with the deleted id: detected, and asked again with a fresh token.
+    assert second.client.calls["RunInstances"] == 2
+    new = second.results()[0]
+    assert new["instance_id"] != old_id and new["status"] == "Running" and len(emu.state.instances) == 1
+
+
+def test_idempotent_parameter_mismatch_names_the_instance_and_the_fix(emu):
+    r = runner(emu, name="clash-1")
+    d = mod.desired_instances(r.params)[0]
+    request = mod.batch_request([{"name": "clash-1", "host_name": "clash-1", "private_ip": None,
+                                  "shared": mod.shared_request_params(d, "cn-hangzhou-h")}])
+    token = ecs.client_token("cn-hangzhou", request)
+    # Someone used this token before with other settings (here: another instance type).
+    made = r.client.call("RunInstances", dict(request, InstanceType="ecs.c7.large", ClientToken=token))
+    ids = made["InstanceIdSets"]["InstanceIdSet"]
+    r.client.delete(ids, force=True)
+    r.client.wait_for(ids, [ecs.ABSENT], 30, initial=0.05)
+    with pytest.raises(mod.Failure) as info:
+        r.run()
+    text = str(info.value)
+    assert "clash-1" in text and "IdempotentParameterMismatch" in text and "different settings" in text

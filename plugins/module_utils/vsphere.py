@@ -189,6 +189,10 @@ def _plain(value):
     """
     if isinstance(value, ManagedObject):
         return value._moId
+    if isinstance(value, str) and type(value) is not str:
+        return str(value)  # pyVmomi enums (powerState, ...) are str subclasses
+    if isinstance(value, int) and not isinstance(value, bool) and type(value) is not int:
+        return int(value)  # pyVmomi's long/short/byte
     if isinstance(value, list):
         if value and isinstance(value[0], vim.option.OptionValue):
             return dict((o.key, o.value) for o in value)
@@ -1505,8 +1509,16 @@ class Provisioner(object):
                 vm_moid = self.results[spec["name"]].get("moid") or spec["existing"]["moid"]
                 vms[spec["name"]] = self.client.obj(vm_moid)
                 ips = static_ips(spec)
-                expected[spec["name"]] = ips[0] if ips else None
-        _, missing = self.client.wait_for_ips(vms, self.wait_timeout, expected)
+                # Customization runs only for VMs created now; an existing VM keeps the
+                # address it has, so for it any address will do (a warning below says so).
+                created = spec["action"] == "create"
+                expected[spec["name"]] = ips[0] if (ips and created) else None
+        got, missing = self.client.wait_for_ips(vms, self.wait_timeout, expected)
+        for spec in self.specs:
+            ips = static_ips(spec)
+            if spec["name"] in got and ips and got[spec["name"]] != ips[0]:
+                self.warn("VM %s reports IP %s, not %s as in networks[0].ip: guest customization only "
+                          "applies when the module creates the VM" % (spec["name"], got[spec["name"]], ips[0]))
         if missing:
             self.report()
             detail = ", ".join("%s%s" % (n, " (expected %s)" % expected[n] if expected[n] else "") for n in missing)

@@ -200,8 +200,10 @@ options:
     default: false
   wait_for_ip:
     description:
-      - After powering on, wait until every VM that should be on reports a guest IP address
-        (the first static ip of O(networks), when one is set). All VMs are awaited together.
+      - After powering on, wait until every VM that should be on reports a guest IP address. For
+        a VM created by this task that is the first static ip of O(networks), when one is set; an
+        existing VM may report any address (a warning says when it differs from the requested
+        one). All VMs are awaited together.
     type: bool
     default: false
   wait_timeout:
@@ -350,7 +352,9 @@ def main():
     except VSphereError as exc:
         details = dict(exc.details)
         details.setdefault("created", [])
-        module.fail_json(msg=exc.msg, changed=bool(details.get("created") or details.get("deleted")), **details)
+        changed = bool(details.get("created") or details.get("deleted") or
+                       any(vm.get("changed") for vm in details.get("vms", [])))
+        module.fail_json(msg=exc.msg, changed=changed, **details)
     diff = result.pop("diff")
     if module._diff:
         result["diff"] = diff

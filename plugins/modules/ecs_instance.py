@@ -42,12 +42,56 @@ options:
     type: str
   instances:
     description:
-      - Several instances; each item needs C(name) and may override any per-instance option below
-        (O(vswitch_id), O(zone_id), O(security_group_ids), O(image_id), O(instance_type),
-        O(private_ip), O(host_name), O(tags), O(user_data), O(internet_max_bandwidth_out),
-        O(system_disk)). Top-level values of those options are the defaults for every item.
+      - Several instances; each item needs C(name) and may override the per-instance options.
+        Top-level values of those options are the defaults for every item.
     type: list
     elements: dict
+    suboptions:
+      name:
+        description: C(InstanceName) of the instance.
+        type: str
+        required: true
+      vswitch_id:
+        description: Overrides O(vswitch_id).
+        type: str
+      zone_id:
+        description: Overrides O(zone_id).
+        type: str
+      security_group_ids:
+        description: Overrides O(security_group_ids).
+        type: list
+        elements: str
+      image_id:
+        description: Overrides O(image_id).
+        type: str
+      instance_type:
+        description: Overrides O(instance_type).
+        type: str
+      private_ip:
+        description: Overrides O(private_ip).
+        type: str
+      host_name:
+        description: Overrides O(host_name) (default the item's C(name)).
+        type: str
+      tags:
+        description: Overrides O(tags) (replaces the whole dictionary).
+        type: dict
+      user_data:
+        description: Overrides O(user_data).
+        type: str
+      internet_max_bandwidth_out:
+        description: Overrides O(internet_max_bandwidth_out).
+        type: int
+      system_disk:
+        description: Overrides O(system_disk).
+        type: dict
+        suboptions:
+          category:
+            description: Disk category.
+            type: str
+          size:
+            description: Size in GiB.
+            type: int
   state:
     description:
       - C(running) creates missing instances and starts stopped ones.
@@ -265,7 +309,8 @@ def argument_spec():
     spec.update(PER_INSTANCE)
     spec.update(
         name=dict(type="str"),
-        instances=dict(type="list", elements="dict"),
+        instances=dict(type="list", elements="dict",
+                       options=dict(name=dict(type="str", required=True), **PER_INSTANCE)),
         state=dict(type="str", default="running", choices=["running", "stopped", "restarted", "absent"]),
         purge_tags=dict(type="bool", default=False),
         wait=dict(type="bool", default=True),

@@ -1,7 +1,7 @@
 """One lab per test run: brought up once (idempotent), left as it was found."""
 import pytest
 
-from labhelpers import labctl, load_lab
+from labhelpers import ansible, fleet_exists, labctl, load_lab
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +16,15 @@ def lab():
     if not was_up:
         labctl("down")
 
+
+
+@pytest.fixture(scope="session")
+def fleet(lab):
+    """The lab fleet of inventories/lab provisioned once; removed at the end if it was not there before."""
+    existed = fleet_exists()
+    first = ansible("ansible-playbook", "playbooks/provision.yml")
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+    yield first
+    if not existed:
+        removed = ansible("ansible-playbook", "tests/integration/playbooks/remove_fleet.yml")
+        assert removed.returncode == 0, removed.stdout[-4000:] + removed.stderr[-2000:]

@@ -150,3 +150,40 @@ def ecs_instance(call, instance_id):
     from aliyunsdkecs.request.v20140526.DescribeInstancesRequest import DescribeInstancesRequest
     found = call(DescribeInstancesRequest, InstanceIds=json.dumps([instance_id]))["Instances"]["Instance"]
     return found[0] if found else None
+
+
+# ---------------------------------------------------------------- ansible on the lab inventory
+
+def ansible(tool, *args, timeout=600):
+    """Run an Ansible command-line tool from the venv against the lab inventory."""
+    env = {**os.environ, "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0",
+           "ANSIBLE_NOCOLOR": "1"}
+    return subprocess.run([os.path.join(os.path.dirname(sys.executable), tool), "-i", "inventories/lab", *args],
+                          cwd=REPO, env=env, text=True, capture_output=True, timeout=timeout)
+
+
+def _unwrap_unsafe(obj):
+    # ansible-inventory writes values the plugins fetched (untrusted data) as
+    # {"__ansible_unsafe": "..."}; its consumers (AWX, scripts) decode them so.
+    if isinstance(obj, dict):
+        if set(obj) == {"__ansible_unsafe"}:
+            return obj["__ansible_unsafe"]
+        return {k: _unwrap_unsafe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_unwrap_unsafe(v) for v in obj]
+    return obj
+
+
+def inventory_list():
+    """`ansible-inventory --list` of the lab inventory, as plain data."""
+    result = ansible("ansible-inventory", "--list")
+    assert result.returncode == 0, result.stderr
+    return _unwrap_unsafe(json.loads(result.stdout))
+
+
+def fleet_exists():
+    """True when every desired fleet host is also listed by a cloud's inventory plugin."""
+    inv = inventory_list()
+    desired = set(inv.get("fleet_vsphere", {}).get("hosts", [])) | set(inv.get("fleet_ecs", {}).get("hosts", []))
+    listed = set(inv.get("provider_vsphere", {}).get("hosts", [])) | set(inv.get("provider_ecs", {}).get("hosts", []))
+    return bool(desired) and desired <= listed

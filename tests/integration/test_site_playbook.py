@@ -6,7 +6,7 @@ import sys
 from labhelpers import REPO
 
 
-def test_site_playbook_runs_against_the_lab(lab):
+def test_site_playbook_runs_against_the_lab(lab, fleet):
     env = {**os.environ, "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0"}
     playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     result = subprocess.run([playbook, "-i", "inventories/lab", "playbooks/site.yml"],

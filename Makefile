@@ -15,6 +15,7 @@ PYTEST_ARGS ?=
 
 demo: lab-up
 	$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml
+	@$(BIN)/ansible-inventory -i inventories/lab --graph fleet
 	@$(LAB) status
 
 test: unit integration

@@ -27,18 +27,21 @@ __metaclass__ = type
 
 import base64
 import http.client
+import io
 import ipaddress
 import json
 import re
 import socket
 import ssl
 import time
+import xml.etree.ElementTree as ElementTree
 from concurrent.futures import ThreadPoolExecutor
 
 try:
     from pyVim.connect import SmartConnect, Disconnect
     from pyVmomi import vim, vmodl
-    from pyVmomi.VmomiSupport import ManagedObject
+    from pyVmomi.VmomiSupport import GetWsdlType, ManagedObject
+    from pyVmomi.SoapAdapter import SoapResponseDeserializer
     HAS_PYVMOMI = True
     PYVMOMI_IMPORT_ERROR = None
 except ImportError as exc:  # reported by the module / plugin, not here
@@ -131,7 +134,7 @@ def fault_message(exc):
     return "%s: %s" % (name, msg) if msg else name
 
 
-def connect(hostname, username, password, port=443, validate_certs=True, pool_size=16):
+def connect(hostname, username, password, port=443, validate_certs=True, pool_size=32):
     """Log in to vCenter and return a Client; every failure says which option to fix."""
     if not HAS_PYVMOMI:
         raise VSphereError("the pyvmomi Python library is required on the controller "
@@ -194,10 +197,9 @@ def _plain(value):
     if isinstance(value, int) and not isinstance(value, bool) and type(value) is not int:
         return int(value)  # pyVmomi's long/short/byte
     if isinstance(value, list):
-        if value and isinstance(value[0], vim.option.OptionValue):
-            return dict((o.key, o.value) for o in value)
-        if value and isinstance(value[0], vim.CustomFieldsManager.StringValue):
-            return dict((v.key, v.value) for v in value)
+        item = getattr(value, "Item", None)  # pyVmomi arrays know their item type, even empty
+        if item is not None and issubclass(item, (vim.option.OptionValue, vim.CustomFieldsManager.Value)):
+            return dict((o.key, getattr(o, "value", None)) for o in value)
         if value and isinstance(value[0], ManagedObject):
             return [v._moId for v in value]
         return list(value)
@@ -211,23 +213,37 @@ class Client(object):
         self.si = si
         self.content = with_retries(si.RetrieveContent)
         self._known = {}  # moid -> pyVmomi ref, for every object a retrieval returned
+        self._types = {}  # moid -> type name, from plain retrievals (refs made on demand)
+        self._collector = None
 
     def close(self):
         try:
+            if self._collector is not None:
+                self._collector.DestroyPropertyCollector()
             Disconnect(self.si)
         except Exception:  # noqa: BLE001 - logging out is best effort
             pass
 
     def obj(self, object_id):
         """The pyVmomi ref of a moid seen in an earlier retrieval."""
+        if object_id not in self._known:
+            vimtype = GetWsdlType("urn:vim25", self._types[object_id])
+            self._known[object_id] = vimtype(object_id, self.si._stub)
         return self._known[object_id]
 
     # ---------------------------------------------------------------- reads
 
-    def retrieve(self, filter_specs, page_size=1000):
-        """One paged RetrievePropertiesEx; returns [{'moid', 'type', <path>: plain value}]."""
+    def retrieve(self, filter_specs, page_size=1000, plain=False):
+        """One paged RetrievePropertiesEx; returns [{'moid', 'type', <path>: plain value}].
+
+        plain=True parses the response straight into dicts (see _invoke_plain), which is
+        several times faster for thousands of objects; data-object values then are dicts
+        instead of pyVmomi objects. Use it where nothing needs the pyVmomi objects.
+        """
         collector = self.content.propertyCollector
         options = _pc().RetrieveOptions(maxObjects=page_size)
+        if plain:
+            return self._retrieve_plain(collector, filter_specs, options)
         result = with_retries(collector.RetrievePropertiesEx, filter_specs, options)
         rows = []
         while result is not None:
@@ -237,6 +253,121 @@ class Client(object):
                 break
             result = with_retries(collector.ContinueRetrievePropertiesEx, result.token)
         return rows
+
+    def _retrieve_plain(self, collector, filter_specs, options):
+        rows, token = with_retries(self._invoke_plain, collector, "RetrievePropertiesEx", [filter_specs, options])
+        while token:
+            more, token = with_retries(self._invoke_plain, collector, "ContinueRetrievePropertiesEx", [token])
+            rows.extend(more)
+        return rows
+
+    def _invoke_plain(self, mo, method, args):
+        """Call a PropertyCollector retrieval through pyVmomi's session, parse the answer with ElementTree.
+
+        pyVmomi builds a typed object for every element of the response, which is most of the
+        time an inventory of thousands of VMs takes. The request is still serialised by
+        pyVmomi and sent on its pooled, logged-in connection; only a successful answer is
+        parsed here (faults go through pyVmomi's own deserialiser, so they raise as usual).
+        """
+        stub = self.si._stub
+        info = mo._GetMethodInfo(method)
+        body = stub.SerializeRequest(mo, info, args)
+        headers = {"Cookie": stub.cookie, "SOAPAction": stub.versionId,
+                   "Content-Type": "text/xml; charset=UTF-8"}
+        conn = stub.GetConnection()
+        try:
+            conn.request("POST", stub.path, body, headers)
+            resp = conn.getresponse()
+            data = resp.read()
+        except (socket.error, http.client.HTTPException):
+            conn.close()
+            stub.DropConnections()
+            raise
+        stub.ReturnConnection(conn)
+        if resp.status == 500:
+            fault = SoapResponseDeserializer(stub).Deserialize(io.BytesIO(data), info.result)
+            raise fault
+        if resp.status != 200:
+            raise http.client.HTTPException("%s %s" % (resp.status, resp.reason))
+        return self._parse_retrieve_result(data)
+
+    def _parse_retrieve_result(self, data):
+        root = ElementTree.fromstring(data)
+        returnval = root.find(".//{urn:vim25}returnval")
+        rows, token = [], None
+        if returnval is None:
+            return rows, token
+        for child in returnval:
+            if child.tag == V25 + "objects":
+                rows.append(self._plain_row(child))
+            elif child.tag == V25 + "token":
+                token = child.text
+        return rows, token
+
+    def _plain_row(self, element):
+        row = {}
+        for child in element:
+            if child.tag == V25 + "propSet":
+                name, value = None, None
+                for part in child:
+                    if part.tag == V25 + "name":
+                        name = part.text
+                    elif part.tag == V25 + "val":
+                        xsi = part.get(XSI_TYPE)
+                        # The common cases inline; everything else through _xml_value.
+                        if xsi == "xsd:string":
+                            value = part.text or ""
+                        elif xsi == "ManagedObjectReference":
+                            value = part.text
+                            self._types[value] = part.get("type")
+                        else:
+                            value = self._xml_value(part)
+                row[name] = value
+            elif child.tag == V25 + "obj":
+                row["moid"], row["type"] = child.text, child.get("type")
+                self._types[child.text] = child.get("type")
+        return row
+
+    def _xml_value(self, element, pytype=None):
+        """A SOAP value as plain data, shaped like _plain() shapes pyVmomi values.
+
+        Types come from xsi:type where the server sends it, else from pyVmomi's type
+        description of the enclosing data object (so numbers stay numbers).
+        """
+        xsi = element.get(XSI_TYPE)
+        children = list(element)
+        if xsi:
+            kind = xsi.rpartition(":")[2]
+            if kind in XSD_TYPES:
+                return _xsd_value(element.text, XSD_TYPES[kind])
+            if kind == "ArrayOfManagedObjectReference":
+                return [self._xml_value(c) for c in children]
+            pytype = _wsdl_class(kind) or pytype
+        if element.get("type") is not None and not children:  # a ManagedObjectReference
+            self._types[element.text] = element.get("type")
+            return element.text
+        if pytype is not None and issubclass(pytype, list):  # ArrayOfX: one element per item
+            items = [self._xml_value(c, getattr(pytype, "Item", None)) for c in children]
+            if issubclass(getattr(pytype, "Item", type(None)), (vim.option.OptionValue, vim.CustomFieldsManager.Value)):
+                return dict((i.get("key"), i.get("value")) for i in items)
+            return items
+        if not children:
+            return _xsd_value(element.text, _primitive_of(pytype))
+        fields = _property_types(pytype)
+        data = {}
+        for c in children:
+            key = c.tag.rpartition("}")[2]
+            ftype = fields.get(key)
+            item_type = getattr(ftype, "Item", None) if ftype is not None and issubclass(ftype, list) else None
+            value = self._xml_value(c, item_type or ftype)
+            if item_type is not None:
+                data.setdefault(key, []).append(value)  # arrays inside data objects repeat the element
+            else:
+                data[key] = value
+        for key, ftype in fields.items():  # unset arrays: [] as pyVmomi gives them
+            if key not in data and key != "dynamicProperty" and issubclass(ftype, list):
+                data[key] = []
+        return data
 
     def _row(self, oc):
         ref = oc.obj
@@ -278,7 +409,7 @@ class Client(object):
         except Exception:  # noqa: BLE001 - the session ends soon anyway
             pass
 
-    def retrieve_views(self, roots, properties, extra_specs=(), page_size=1000):
+    def retrieve_views(self, roots, properties, extra_specs=(), page_size=1000, plain=False):
         """Everything of the given types under each root (None = whole inventory), in ONE retrieval.
 
         ``properties``: {vimtype: [paths]}; ``extra_specs``: more FilterSpecs for
@@ -287,7 +418,7 @@ class Client(object):
         views = [self.create_view(r, properties.keys()) for r in (roots or [None])]
         try:
             specs = [self.view_filter(v, self.props(properties)) for v in views]
-            rows = self.retrieve(specs + list(extra_specs), page_size=page_size)
+            rows = self.retrieve(specs + list(extra_specs), page_size=page_size, plain=plain)
         finally:
             for v in views:
                 self.destroy_view(v)
@@ -313,18 +444,28 @@ class Client(object):
         """{key: name} from a retrieval that included field_definitions_spec()."""
         for row in rows:
             if row["type"] == "CustomFieldsManager":
-                return dict((f.key, f.name) for f in row.get("field") or []
-                            if f.managedObjectType in (None, vim.VirtualMachine))
+                fields = {}
+                for f in row.get("field") or []:
+                    if isinstance(f, dict):  # from a plain retrieval
+                        if f.get("managedObjectType") in (None, "VirtualMachine"):
+                            fields[f["key"]] = f["name"]
+                    elif f.managedObjectType in (None, vim.VirtualMachine):
+                        fields[f.key] = f.name
+                return fields
         return {}
 
     def find_datacenter(self, name):
-        rows = self.retrieve_views(None, {vim.Datacenter: ["name", "vmFolder", "hostFolder",
-                                                           "datastore", "network"]})
+        """The Datacenter ref: one search-index call when it sits in the root folder (the usual
+        case), else a search of all datacenters (it may be inside folders)."""
+        ref = self.find_by_inventory_path(name)
+        if isinstance(ref, vim.Datacenter):
+            return ref
+        rows = self.retrieve_views(None, {vim.Datacenter: ["name"]}, plain=True)
         found = [r for r in rows if r["name"] == name]
         if not found:
             raise VSphereError("datacenter: '%s' not found; vCenter has: %s"
                                % (name, ", ".join(sorted(r["name"] for r in rows)) or "none"))
-        return found[0]
+        return self.obj(found[0]["moid"])
 
     def find_by_inventory_path(self, path):
         """A managed entity by inventory path (/DC0/vm/folder/vm), or None."""
@@ -332,7 +473,7 @@ class Client(object):
 
     # ---------------------------------------------------------------- tasks
 
-    def start(self, calls, workers=16):
+    def start(self, calls, workers=32):
         """Run many task-starting calls concurrently.
 
         ``calls``: {key: (fn, args, kwargs)}. Returns ({key: task}, {key: error message}).
@@ -359,7 +500,7 @@ class Client(object):
                     failed[key] = error
         return started, failed
 
-    def run_tasks(self, calls, timeout=None, workers=16):
+    def run_tasks(self, calls, timeout=None, workers=32):
         """start() then wait_for_tasks(); returns ({key: result}, {key: error message})."""
         tasks, failed = self.start(calls, workers=workers)
         done, errors = self.wait_for_tasks(tasks, timeout=timeout)
@@ -427,15 +568,22 @@ class Client(object):
         missing = sorted(by_moid[m] for m in ips if not good(m))
         return got, missing
 
+    def _wait_collector(self):
+        """A private PropertyCollector for waits (created once per session): the session's
+        default collector may carry other filters, whose updates would wake us for nothing."""
+        if self._collector is None:
+            self._collector = with_retries(self.content.propertyCollector.CreatePropertyCollector)
+        return self._collector
+
     def _watch(self, refs, vimtype, paths, absorb, finished, timeout, what):
         """The WaitForUpdatesEx loop: feed every change to absorb() until finished()."""
         P = _pc()
-        collector = with_retries(self.content.propertyCollector.CreatePropertyCollector)
+        collector = self._wait_collector()
         deadline = None if timeout is None else time.monotonic() + timeout
+        spec = P.FilterSpec(objectSet=[P.ObjectSpec(obj=r) for r in refs],
+                            propSet=[P.PropertySpec(type=vimtype, pathSet=paths)])
+        property_filter = collector.CreateFilter(spec, True)
         try:
-            spec = P.FilterSpec(objectSet=[P.ObjectSpec(obj=r) for r in refs],
-                                propSet=[P.PropertySpec(type=vimtype, pathSet=paths)])
-            collector.CreateFilter(spec, True)
             version = ""
             while True:
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -451,6 +599,8 @@ class Client(object):
                     continue
                 version = update.version
                 for filter_update in update.filterSet or []:
+                    if filter_update.filter != property_filter:
+                        continue  # an earlier wait's filter on the reused collector
                     for obj_update in filter_update.objectSet or []:
                         object_id = obj_update.obj._moId
                         if obj_update.kind == "leave":
@@ -460,9 +610,58 @@ class Client(object):
                             absorb(object_id, change)
         finally:
             try:
-                collector.DestroyPropertyCollector()
-            except Exception:  # noqa: BLE001 - best effort
+                property_filter.DestroyPropertyFilter()
+            except Exception:  # noqa: BLE001 - best effort; the session's end removes it too
                 pass
+
+
+XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+XSD_TYPES = {"boolean": bool, "int": int, "long": int, "short": int, "byte": int, "double": float,
+             "float": float, "string": str, "dateTime": str, "anyURI": str, "base64Binary": str}
+_PROPERTY_TYPES = {}
+
+
+V25 = "{urn:vim25}"
+_WSDL_CLASSES = {}
+
+
+def _wsdl_class(name):
+    if name not in _WSDL_CLASSES:
+        try:
+            _WSDL_CLASSES[name] = GetWsdlType("urn:vim25", name)
+        except Exception:  # noqa: BLE001 - unknown type: handled as untyped data
+            _WSDL_CLASSES[name] = None
+    return _WSDL_CLASSES[name]
+
+
+def _property_types(cls):
+    """{property name: pyVmomi type} of a data object class (cached)."""
+    if cls is None or not hasattr(cls, "_GetPropertyList"):
+        return {}
+    if cls not in _PROPERTY_TYPES:
+        _PROPERTY_TYPES[cls] = dict((p.name, p.type) for p in cls._GetPropertyList())
+    return _PROPERTY_TYPES[cls]
+
+
+def _primitive_of(pytype):
+    if pytype is None:
+        return str
+    for base in (bool, int, float):
+        if issubclass(pytype, base):
+            return base
+    return str
+
+
+def _xsd_value(text, kind):
+    text = text or ""
+    if kind is bool:
+        return text == "true"
+    if kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            return text
+    return text
 
 
 class _WaitTimeout(Exception):
@@ -902,16 +1101,21 @@ class DatacenterIndex(object):
 
     def __init__(self, client, datacenter):
         self.client = client
-        dc = client.find_datacenter(datacenter)
-        self.dc = dc
+        dc_ref = client.find_datacenter(datacenter)
         self.name = datacenter
-        refs = [client.obj(m) for m in (dc.get("datastore") or []) + (dc.get("network") or [])]
-        objects = client.objects_filter(refs, client.props({
-            vim.Datastore: ["name"], vim.Network: ["name"],
-            vim.dvs.DistributedVirtualPortgroup: ["name", "key", "config.distributedVirtualSwitch"],
-        }))
-        rows = client.retrieve_views([client.obj(dc["moid"])], _index_properties(),
-                                     extra_specs=[objects, client.field_definitions_spec()])
+        # The datacenter itself and, through it, its datastores and networks (a view of the
+        # datacenter does not list every datastore on every server) ride in the same call.
+        P = _pc()
+        P_ = [P.TraversalSpec(name=path, type=vim.Datacenter, path=path, skip=False)
+              for path in ("datastore", "network")]
+        objects = P.FilterSpec(
+            objectSet=[P.ObjectSpec(obj=dc_ref, skip=False, selectSet=P_)],
+            propSet=client.props({
+                vim.Datacenter: ["name", "vmFolder", "hostFolder"], vim.Datastore: ["name"], vim.Network: ["name"],
+                vim.dvs.DistributedVirtualPortgroup: ["name", "key", "config.distributedVirtualSwitch"]}))
+        rows = client.retrieve_views([dc_ref], _index_properties(),
+                                     extra_specs=[objects, client.field_definitions_spec()], plain=True)
+        self.dc = next(r for r in rows if r["moid"] == dc_ref._moId)
         self.fields = client.field_names(rows)  # key -> name
         self.by_type = {}
         for row in rows:

@@ -124,11 +124,11 @@ def test_scoping_filters_and_constructed_options(fleet, tmp_path):
     assert members(listing, "provider_vsphere") == {IN_FOLDER}
 
     proc, listing = inventory(tmp_path, datacenters=["DC0"], clusters=["DC0_C0"],
-                              properties=["config.guestId"],
+                              properties=["config.guestId", "config.hardware.memoryMB"],
                               filters=["vsphere_name.startswith('t-vs-inv')", "platform_power_state == 'stopped'"],
                               keyed_groups=[{"key": "vsphere_config_guest_id", "prefix": "os"}],
                               groups={"in_folder": "vsphere_folder.endswith('t-vs-invfolder')"},
-                              compose={"memory_gb": "vsphere_memory_mb // 1024"},
+                              compose={"memory_gb": "vsphere_config_hardware_memory_mb // 1024", "vm_name": "vsphere_name"},
                               hostnames=["uuid"])
     assert proc.returncode == 0, proc.stderr
     by_uuid = {fleet[WORKER]["uuid"]: WORKER, fleet[IN_FOLDER]["uuid"]: IN_FOLDER}
@@ -136,7 +136,8 @@ def test_scoping_filters_and_constructed_options(fleet, tmp_path):
     assert members(listing, "in_folder") == {fleet[IN_FOLDER]["uuid"]}
     assert members(listing, "os_debian10_64Guest") == set(by_uuid)
     hostvars = listing["_meta"]["hostvars"][fleet[WORKER]["uuid"]]
-    assert hostvars["vsphere_name"] == WORKER and hostvars["memory_gb"] == 1
+    assert hostvars["vm_name"] == WORKER and hostvars["memory_gb"] == 1
+    assert "vsphere_name" not in hostvars, "context-only facts are not stored unless composed"
 
 
 @pytest.mark.parametrize("options, words", [

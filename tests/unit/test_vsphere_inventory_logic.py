@@ -50,8 +50,7 @@ def test_where_a_vm_lives_comes_from_the_bulk_structure_read():
     assert s.up("f-prod", ("Datacenter",))["name"] == "DC0"
     assert s.up("h-1", inv.COMPUTE_TYPES)["name"] == "IDC-A"
     row = {"moid": "vm-1", "name": "web-1", "parent": "f-prod", "runtime.host": "h-1", "config.uuid": "u-1",
-           "guest.ipAddress": "10.0.0.5", "runtime.powerState": "poweredOn", "customValue": {1: "Manager", 2: "ops"},
-           "config.hardware.numCPU": 2, "config.hardware.memoryMB": 4096}
+           "guest.ipAddress": "10.0.0.5", "runtime.powerState": "poweredOn", "customValue": {1: "Manager", 2: "ops"}}
     record = inv.InventoryModule._record(None, row, s, [])
     assert (record["datacenter"], record["cluster"], record["esxi_host"], record["folder"]) == \
         ("DC0", "IDC-A", "esx1", "/DC0/vm/prod")

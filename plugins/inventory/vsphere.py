@@ -118,10 +118,11 @@ EXAMPLES = r"""
 plugin: containerops.platform.vsphere
 hostname: "{{ (lookup('ansible.builtin.file', inventory_dir ~ '/../../.lab/lab.json') | from_json).vsphere.host }}"
 port: "{{ (lookup('ansible.builtin.file', inventory_dir ~ '/../../.lab/lab.json') | from_json).vsphere.port }}"
-username: "{{ (lookup('ansible.builtin.file', '.lab/lab.json') | from_json).vsphere.username }}"
-password: "{{ (lookup('ansible.builtin.file', '.lab/lab.json') | from_json).vsphere.password }}"
+username: "{{ (lookup('ansible.builtin.file', inventory_dir ~ '/../../.lab/lab.json') | from_json).vsphere.username }}"
+password: "{{ (lookup('ansible.builtin.file', inventory_dir ~ '/../../.lab/lab.json') | from_json).vsphere.password }}"
 validate_certs: false
 
+# ---- another file, e.g. inventories/prod/vsphere.yml ----
 # Production: credentials from the environment (VMWARE_USER, VMWARE_PASSWORD), one datacenter,
 # a cache, and extra groups.
 plugin: containerops.platform.vsphere

@@ -1525,9 +1525,10 @@ class Provisioner(object):
         relocate = vim.vm.RelocateSpec(pool=self.client.obj(spec["pool_moid"]))
         if spec.get("datastore_moid"):
             relocate.datastore = self.client.obj(spec["datastore_moid"])
-        # powerOn stays False: attributes and (on the simulator) customization
-        # are applied between clone and first boot; power-on is its own phase.
-        return vim.vm.CloneSpec(location=relocate, powerOn=False, template=False, config=config,
+        # vCenter powers the clone on itself (one call less per VM; customization runs at
+        # first boot). Servers that ignore powerOn (vcsim) get it in the power phase.
+        power_on = desired_power(spec["state"], "poweredOff", False)[0] == "on"
+        return vim.vm.CloneSpec(location=relocate, powerOn=power_on, template=False, config=config,
                                 customization=self._customization(spec, template))
 
     def _config_spec(self, spec, changes, details):
@@ -1644,13 +1645,18 @@ class Provisioner(object):
         for spec in specs:
             vm = self.client.obj(self.results[spec["name"]]["moid"])
             current = details[vm._moId]
+            spec["power_after_clone"] = current.get("runtime.powerState")
             changes, _ = plan_changes(spec, current_view(current, {}))
             changes = dict((k, v) for k, v in changes.items() if k not in ("attributes", "power"))
             if changes:
                 reconfigure[spec["name"]] = (vm.ReconfigVM_Task, (self._config_spec(spec, changes, current),), {})
             custom = self._customization(spec, current)
             if custom is not None and not current.get("config.tools.pendingCustomization"):
-                customize[spec["name"]] = (vm.CustomizeVM_Task, (custom,), {})
+                if spec["power_after_clone"] == "poweredOn":
+                    self.warn("VM %s was powered on by the clone without its guest customization; "
+                              "it is not customized" % spec["name"])
+                else:
+                    customize[spec["name"]] = (vm.CustomizeVM_Task, (custom,), {})
         _, errors = self.client.run_tasks(reconfigure)
         if errors:
             self._fail("reconfigure after clone", errors)
@@ -1693,6 +1699,8 @@ class Provisioner(object):
         for spec in specs:
             if spec["action"] == "create":
                 action, _ = desired_power(spec["state"], "poweredOff", False)
+                if spec.get("power_after_clone") == "poweredOn":
+                    action = None  # the clone powered it on already (vCenter)
             else:
                 action = spec.get("changes", {}).get("power")
             if action:

@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import secrets
-import shutil
 import socket
 import statistics
 import subprocess

@@ -180,10 +180,6 @@ def _pc():
     return PC
 
 
-def moid(ref):
-    return ref._moId
-
-
 def _plain(value):
     """Turn a property value into plain data: refs -> moid, OptionValue/CustomValue lists -> dict.
 
@@ -1067,9 +1063,6 @@ def folder_segments(folder, datacenter):
 
 
 # ============================================================== provisioner
-
-INDEX_PROPERTIES = None  # built lazily: pyVmomi types are needed
-
 
 def _index_properties():
     return {

@@ -10,7 +10,7 @@ from pyVim.task import WaitForTask
 from pyVmomi import vim
 
 from labhelpers import LAB_JSON, REPO, vsphere_connect, vsphere_find, wait_for_ssh
-from test_vsphere_vm import LAB_NET, TEMPLATE, destroy_vm, node_args, play
+from test_vsphere_vm import TEMPLATE, destroy_vm, node_args, play
 
 BIN = os.path.dirname(sys.executable)
 MANAGER, WORKER, IN_FOLDER = "t-vs-inv1", "t-vs-inv2", "t-vs-inv3"

@@ -15,7 +15,11 @@ description:
     the containerops.platform fleet conventions (docs/fleet.md) - C(provider_vsphere),
     C(zone_<cluster>), C(role_<containerops.role attribute>); C(ansible_host) (guest IP),
     C(platform_provider), C(platform_region), C(platform_zone), C(platform_role),
-    C(platform_power_state) and C(vsphere_*) variables.
+    C(platform_power_state), and C(vsphere_moid), C(vsphere_uuid), C(vsphere_path) (inventory
+    path of the VM), C(vsphere_attributes) (all custom attributes by name).
+  - It never sets the C(vsphere_*) variables that describe a desired host (C(vsphere_folder),
+    C(vsphere_cpus), C(vsphere_cluster), ...), so a fleet host's desired settings are not
+    overridden by what the VM has now.
   - Fetches everything in two bulk reads through the same PropertyCollector - the names of
     datacenters, folders, clusters and hosts with the custom attribute definitions, then ONE
     paged retrieval of the VMs over a ContainerView. There is no per-VM call (no lazy property
@@ -93,9 +97,9 @@ options:
         all are true. Client side - they do not reduce what is fetched (use O(datacenters),
         O(clusters) or O(folders) for that).
       - Filters and the constructed options (O(compose), O(groups), O(keyed_groups)) also see
-        C(vsphere_name), C(vsphere_esxi_host), C(vsphere_power_state) and C(vsphere_ip), which
-        are not stored as host variables because every stored variable slows
-        C(ansible-inventory) down for every host; O(compose) can store any of them.
+        C(vsphere_name), C(vsphere_esxi_host), C(vsphere_power_state), C(vsphere_ip) and
+        C(vsphere_folder_path), which are not stored as host variables because every stored
+        variable slows C(ansible-inventory) down for every host; O(compose) can store any of them.
     type: list
     elements: str
     default: []
@@ -436,7 +440,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             "platform_power_state": normalise_power_state(record["power_state"]),
             "vsphere_moid": record["moid"],
             "vsphere_uuid": record["uuid"],
-            "vsphere_folder": record["folder"],
+            # Not vsphere_folder/_cpus/_cluster/...: those name the DESIRED settings of a
+            # fleet host (docs/fleet.md), and a host var from here would override them.
+            "vsphere_path": "%s/%s" % (record["folder"], record["name"]) if record["folder"] else None,
             "vsphere_attributes": record["attributes"],
         }
         if record["ip"]:
@@ -453,7 +459,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         facts that are not stored (compose can store any of them)."""
         context = dict(hostvars)
         context.update(vsphere_name=record["name"], vsphere_esxi_host=record["esxi_host"],
-                       vsphere_power_state=record["power_state"], vsphere_ip=record["ip"])
+                       vsphere_power_state=record["power_state"], vsphere_ip=record["ip"],
+                       vsphere_folder_path=record["folder"])
         return context
 
     @staticmethod

@@ -97,13 +97,16 @@ def test_vms_are_listed_in_the_fleet_groups_with_the_fleet_host_vars(fleet, tmp_
         ("vsphere", "DC0", "DC0_C0")
     assert manager["platform_role"] == "manager" and manager["platform_power_state"] == "running"
     assert manager["vsphere_moid"] == fleet[MANAGER]["moid"] and manager["vsphere_uuid"] == fleet[MANAGER]["uuid"]
-    assert manager["vsphere_folder"] == "/DC0/vm"
+    assert manager["vsphere_path"] == "/DC0/vm/" + MANAGER
+    assert manager["vsphere_attributes"]["containerops.role"] == "manager"
+    for desired in ("vsphere_folder", "vsphere_cpus", "vsphere_memory_mb", "vsphere_cluster", "vsphere_datacenter"):
+        assert desired not in manager, "%s names a desired setting (docs/fleet.md); not set from facts" % desired
 
     worker = listing["_meta"]["hostvars"][WORKER]
     assert worker["platform_power_state"] == "stopped" and "ansible_host" not in worker
     assert worker["platform_role"] == "Worker-Pool.A"
     assert "platform_role" not in listing["_meta"]["hostvars"][IN_FOLDER]
-    assert listing["_meta"]["hostvars"][IN_FOLDER]["vsphere_folder"] == "/DC0/vm/t-vs-invfolder"
+    assert listing["_meta"]["hostvars"][IN_FOLDER]["vsphere_path"] == "/DC0/vm/t-vs-invfolder/" + IN_FOLDER
 
 
 def test_ansible_reaches_the_manager_through_the_inventory(lab, fleet, tmp_path):
@@ -127,7 +130,7 @@ def test_scoping_filters_and_constructed_options(fleet, tmp_path):
                               properties=["config.guestId", "config.hardware.memoryMB"],
                               filters=["vsphere_name.startswith('t-vs-inv')", "platform_power_state == 'stopped'"],
                               keyed_groups=[{"key": "vsphere_config_guest_id", "prefix": "os"}],
-                              groups={"in_folder": "vsphere_folder.endswith('t-vs-invfolder')"},
+                              groups={"in_folder": "vsphere_folder_path.endswith('t-vs-invfolder')"},
                               compose={"memory_gb": "vsphere_config_hardware_memory_mb // 1024", "vm_name": "vsphere_name"},
                               hostnames=["uuid"])
     assert proc.returncode == 0, proc.stderr

@@ -8,9 +8,10 @@ RunInstances Amount=100, then times our inventory plugin (target: under 3 s).
 
 Anchor, timed side by side against the same emulator: footmark's describe_instances loop
 over both regions (PageNumber paging, PageSize 10 by default; what alibaba.alicloud's
-inventory plugin runs), when an interpreter with footmark is available: FOOTMARK_PYTHON, or
-this interpreter if it imports footmark. Otherwise the plainest SDK loop (PageNumber,
-PageSize 10, one region after the other), and the output says which anchor ran.
+inventory plugin runs). footmark comes from FOOTMARK_PYTHON, this interpreter, or a venv the
+benchmark makes under .lab/bench-venvs from PyPI on first run. Only if that cannot be had,
+the plainest SDK loop (PageNumber, PageSize 10, one region after the other) runs instead,
+and the output says which anchor ran.
 
 Both sides are timed as whole processes (interpreter start included). The plugin's figure
 includes all of ansible-inventory (start-up, building 2000 hosts, dumping JSON); the
@@ -159,13 +160,23 @@ def run_plugin(tmp, emu, key, secret):
     return seconds, len(inventory["_meta"]["hostvars"]), len(inventory.get("provider_ecs", {}).get("hosts", []))
 
 
+FOOTMARK_VENV = os.path.join(REPO, ".lab", "bench-venvs", "footmark")
+# footmark is what alibaba.alicloud runs on; its setup.py forgets PyYAML.
+FOOTMARK_REQUIREMENTS = ["footmark==1.26.0", "PyYAML==6.0.3"]
+
+
 def footmark_python():
-    candidates = [os.environ.get("FOOTMARK_PYTHON"), sys.executable]
+    """An interpreter that imports footmark: FOOTMARK_PYTHON, this one, or a venv made here from PyPI."""
+    candidates = [os.environ.get("FOOTMARK_PYTHON"), sys.executable, os.path.join(FOOTMARK_VENV, "bin", "python")]
     for python in filter(None, candidates):
-        probe = subprocess.run([python, "-c", "import footmark.ecs, yaml"], capture_output=True)
-        if probe.returncode == 0:
+        if os.path.exists(python) and subprocess.run([python, "-c", "import footmark.ecs, yaml"],
+                                                     capture_output=True).returncode == 0:
             return python
-    return None
+    print(f"setting up the anchor: footmark in {FOOTMARK_VENV} ...", flush=True)
+    made = subprocess.run([sys.executable, "-m", "venv", FOOTMARK_VENV], capture_output=True).returncode == 0 and \
+        subprocess.run([os.path.join(FOOTMARK_VENV, "bin", "pip"), "install", "-q", *FOOTMARK_REQUIREMENTS],
+                       capture_output=True).returncode == 0
+    return os.path.join(FOOTMARK_VENV, "bin", "python") if made else None
 
 
 def run_our_fetch(emu, key, secret):

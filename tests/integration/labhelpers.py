@@ -162,15 +162,15 @@ def ansible(tool, *args, timeout=600):
                           cwd=REPO, env=env, text=True, capture_output=True, timeout=timeout)
 
 
-def _unwrap_unsafe(obj):
+def unwrap_unsafe(obj):
     # ansible-inventory writes values the plugins fetched (untrusted data) as
     # {"__ansible_unsafe": "..."}; its consumers (AWX, scripts) decode them so.
     if isinstance(obj, dict):
         if set(obj) == {"__ansible_unsafe"}:
             return obj["__ansible_unsafe"]
-        return {k: _unwrap_unsafe(v) for k, v in obj.items()}
+        return {k: unwrap_unsafe(v) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_unwrap_unsafe(v) for v in obj]
+        return [unwrap_unsafe(v) for v in obj]
     return obj
 
 
@@ -178,7 +178,7 @@ def inventory_list():
     """`ansible-inventory --list` of the lab inventory, as plain data."""
     result = ansible("ansible-inventory", "--list")
     assert result.returncode == 0, result.stderr
-    return _unwrap_unsafe(json.loads(result.stdout))
+    return unwrap_unsafe(json.loads(result.stdout))
 
 
 def fleet_exists():

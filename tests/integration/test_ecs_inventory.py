@@ -11,24 +11,13 @@ import sys
 import pytest
 import yaml
 
-from labhelpers import REPO
+from labhelpers import unwrap_unsafe, REPO
 from test_ecs_instance import IMAGE, SG_HZ, TYPE, VSW_H, VSW_I, admin, connection, run_play
 
 BIN = os.path.dirname(sys.executable)
 SG_SH = "sg-uf6lab0shanghai00001"
 VSW_SH_B = "vsw-uf6lab0shanghaib00001"
 OURS = "ecs_instance_name.startswith('t-ecs-i')"
-
-
-def unwrap(value):
-    """ansible-inventory marks untrusted strings as {"__ansible_unsafe": ...}; keep the values."""
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {k: unwrap(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unwrap(v) for v in value]
-    return value
 
 
 def inventory(tmp_path, config, env=None, subdir="inv/ecs"):
@@ -44,7 +33,7 @@ def inventory(tmp_path, config, env=None, subdir="inv/ecs"):
             run_env.pop(name, None)
     proc = subprocess.run([os.path.join(BIN, "ansible-inventory"), "-i", str(source), "--list"],
                           cwd=str(tmp_path), env=run_env, text=True, capture_output=True, timeout=120)
-    return proc, (unwrap(json.loads(proc.stdout)) if proc.returncode == 0 and proc.stdout.strip() else None)
+    return proc, (unwrap_unsafe(json.loads(proc.stdout)) if proc.returncode == 0 and proc.stdout.strip() else None)
 
 
 def members(inv, group):

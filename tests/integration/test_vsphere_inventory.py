@@ -9,7 +9,7 @@ from pyVim.connect import Disconnect
 from pyVim.task import WaitForTask
 from pyVmomi import vim
 
-from labhelpers import LAB_JSON, REPO, vsphere_connect, vsphere_find, wait_for_ssh
+from labhelpers import unwrap_unsafe, LAB_JSON, REPO, vsphere_connect, vsphere_find, wait_for_ssh
 from test_vsphere_vm import TEMPLATE, destroy_vm, node_args, play
 
 BIN = os.path.dirname(sys.executable)
@@ -36,18 +36,7 @@ def inventory(tmp_path, *args, name="lab.vsphere.yml", **options):
     proc = subprocess.run([os.path.join(BIN, "ansible-inventory"), "-i", str(path), "--list", *args],
                           cwd=REPO, env=env, text=True, capture_output=True, timeout=300)
     parsed = json.loads(proc.stdout) if proc.returncode == 0 and proc.stdout.strip() else None
-    return proc, unwrap(parsed)
-
-
-def unwrap(data):
-    """ansible-inventory 2.19 marks plugin strings as {'__ansible_unsafe': value}."""
-    if isinstance(data, dict):
-        if set(data) == {"__ansible_unsafe"}:
-            return data["__ansible_unsafe"]
-        return dict((k, unwrap(v)) for k, v in data.items())
-    if isinstance(data, list):
-        return [unwrap(v) for v in data]
-    return data
+    return proc, unwrap_unsafe(parsed)
 
 
 def members(listing, group):

@@ -37,3 +37,12 @@ def test_ansible_pings_all_six_nodes_over_ssh(fleet):
     assert ping.returncode == 0, ping.stdout + ping.stderr
     for host in ("lab-vs-1", "lab-vs-2", "lab-vs-3", "lab-ecs-1", "lab-ecs-2", "lab-ecs-3"):
         assert re.search(rf"^{host} \| SUCCESS .*pong", ping.stdout, re.M), ping.stdout
+
+
+def test_secrets_are_not_printed_even_at_vvv(lab, fleet):
+    verbose = ansible("ansible-playbook", "-vvv", "playbooks/provision.yml")
+    assert verbose.returncode == 0, verbose.stdout[-3000:]
+    output = verbose.stdout + verbose.stderr
+    assert "vsphere_vm" in output and "ecs_instance" in output  # the module invocations were logged
+    for secret in (lab["vsphere"]["password"], lab["ecs"]["access_key_secret"]):
+        assert secret not in output

@@ -1,0 +1,169 @@
+# -*- coding: utf-8 -*-
+# Copyright: containerops.platform developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one Docker Engine client of the collection.
+
+Modules that talk to a Docker engine (the local one, over its unix socket) go
+through ``DockerEngine``: node and task listing, node updates with the
+version-conflict retry Swarm needs, node removal, unlock, and waiting. It wraps
+the Docker SDK for Python (Debian: ``python3-docker``), which community.docker's
+Swarm modules need on the node anyway.
+
+Pure planning helpers (``plan_node_prune``) take plain dicts so unit tests can
+call them without an engine.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+try:
+    import docker  # noqa: F401  (Docker SDK for Python)
+    from docker.errors import APIError, DockerException
+    HAS_DOCKER_SDK = True
+    DOCKER_SDK_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - depends on the node
+    HAS_DOCKER_SDK = False
+    DOCKER_SDK_IMPORT_ERROR = str(exc)
+    APIError = DockerException = Exception
+
+SDK_MISSING_MSG = ("the Docker SDK for Python is missing on this node (%s): install it "
+                   "(Debian/Ubuntu: apt-get install python3-docker; the containerops.platform.swarm "
+                   "role does this)")
+
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+
+# Task states in which a task still occupies its node (swarmkit api/types.proto).
+ACTIVE_TASK_STATES = frozenset(["new", "pending", "assigned", "accepted", "preparing", "ready",
+                                "starting", "running"])
+
+
+class EngineError(Exception):
+    """An engine call failed; the message says what and, where known, what to do."""
+
+
+class DockerEngine(object):
+    """A thin client for one engine, with retries for Swarm's optimistic locking."""
+
+    def __init__(self, base_url=DEFAULT_DOCKER_HOST, timeout=60, retries=5):
+        if not HAS_DOCKER_SDK:
+            raise EngineError(SDK_MISSING_MSG % DOCKER_SDK_IMPORT_ERROR)
+        self.retries = retries
+        try:
+            self.api = docker.APIClient(base_url=base_url, version="auto", timeout=timeout)
+        except DockerException as exc:
+            raise EngineError("cannot talk to the Docker engine at %s: %s (is the engine installed "
+                              "and running? playbooks/bootstrap.yml sets it up)" % (base_url, exc))
+
+    # ------------------------------------------------------------ reads
+    def info(self):
+        return self._call("read the engine info", self.api.info)
+
+    def swarm_state(self):
+        """LocalNodeState of this engine: inactive, pending, active, error or locked."""
+        return (self.info().get("Swarm") or {}).get("LocalNodeState", "inactive")
+
+    def nodes(self):
+        return self._call("list the Swarm nodes", self.api.nodes)
+
+    def node(self, node_id):
+        return self._call("inspect Swarm node %s" % node_id, self.api.inspect_node, node_id)
+
+    def node_tasks(self, node_id):
+        return self._call("list the tasks of node %s" % node_id, self.api.tasks,
+                          filters={"node": node_id})
+
+    # ------------------------------------------------------------ writes
+    def update_node(self, node_id, change):
+        """Apply change(spec) to the node's spec; retried when another writer got there first."""
+        for attempt in range(self.retries):
+            current = self.node(node_id)
+            spec = dict(current.get("Spec") or {})
+            change(spec)
+            try:
+                self.api.update_node(node_id, current["Version"]["Index"], spec)
+                return
+            except APIError as exc:
+                if "update out of sequence" in str(exc) and attempt + 1 < self.retries:
+                    time.sleep(0.2 * (attempt + 1))
+                    continue
+                raise EngineError("cannot update Swarm node %s: %s" % (node_id, exc))
+
+    def remove_node(self, node_id, force=True):
+        self._call("remove Swarm node %s" % node_id, self.api.remove_node, node_id, force=force)
+
+    def unlock(self, key):
+        try:
+            self.api.unlock_swarm(key)
+        except APIError as exc:
+            raise EngineError("the unlock key was refused: %s" % exc.explanation
+                              if getattr(exc, "explanation", None) else "the unlock key was refused: %s" % exc)
+
+    # ------------------------------------------------------------ waiting
+    def wait_node_empty(self, node_id, timeout, interval=1.0):
+        """Wait until no task occupies the node; return the tasks still there (empty on success)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = active_tasks(self.node_tasks(node_id))
+            if not left or time.monotonic() >= deadline:
+                return left
+            time.sleep(interval)
+
+    def _call(self, what, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except APIError as exc:
+            raise EngineError("cannot %s: %s" % (what, getattr(exc, "explanation", None) or exc))
+        except DockerException as exc:
+            raise EngineError("cannot %s: %s" % (what, exc))
+
+
+def active_tasks(tasks):
+    return [t for t in tasks if (t.get("Status") or {}).get("State") in ACTIVE_TASK_STATES]
+
+
+def node_summary(node):
+    spec = node.get("Spec") or {}
+    return {
+        "id": node.get("ID"),
+        "hostname": (node.get("Description") or {}).get("Hostname"),
+        "role": spec.get("Role"),
+        "availability": spec.get("Availability"),
+        "state": (node.get("Status") or {}).get("State"),
+        "labels": spec.get("Labels") or {},
+        "leader": bool((node.get("ManagerStatus") or {}).get("Leader")),
+    }
+
+
+def plan_node_prune(nodes, keep, self_id, managed_label, remove_unmanaged=False, remove_departed=True):
+    """Decide which Swarm node entries go.
+
+    nodes: node inspect dicts of the swarm. keep: {hostname: live node ID or ''} of the
+    hosts that belong to the swarm. self_id: the node the plan runs on (never removed).
+
+    Returns {"stale": [...], "departed": [...], "foreign": [...], "kept_duplicates": [...]},
+    each a list of node summaries:
+      stale      - hostname in keep, entry down, ID is not the host's live ID (a re-created machine)
+      departed   - hostname not in keep, carries managed_label (or remove_unmanaged)
+      foreign    - hostname not in keep, not ours: left alone
+      kept_duplicates - hostname in keep, another ID, but not down: left alone (reported)
+    """
+    plan = {"stale": [], "departed": [], "foreign": [], "kept_duplicates": []}
+    for node in nodes:
+        s = node_summary(node)
+        if s["id"] == self_id:
+            continue
+        if s["hostname"] in keep:
+            if s["id"] == keep[s["hostname"]]:
+                continue
+            if s["state"] == "down":
+                plan["stale"].append(s)
+            else:
+                plan["kept_duplicates"].append(s)
+        elif remove_departed and (managed_label in s["labels"] or remove_unmanaged):
+            plan["departed"].append(s)
+        else:
+            plan["foreign"].append(s)
+    return plan

@@ -1,0 +1,112 @@
+"""roles/swarm refuses bad inventory before it touches a host: the checks run on the
+controller (ansible-playbook against a local inventory of unreachable names; no network)."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+BIN = os.path.dirname(sys.executable)
+
+PLAY = """
+- hosts: swarm
+  gather_facts: false
+  tasks:
+    - ansible.builtin.import_role:
+        name: containerops.platform.swarm
+        tasks_from: validate.yml
+    - ansible.builtin.debug:
+        msg: "MANAGERS={{ _swarm_managers | join(',') }} LABELS[{{ inventory_hostname }}]={{ _swarm_labels | to_json }}"
+"""
+
+
+def run(tmp_path, hosts, extra=()):
+    inv = {"swarm": {"hosts": {name: {"ansible_connection": "local", **hv} for name, hv in hosts.items()}}}
+    (tmp_path / "inv.yml").write_text(yaml.safe_dump(inv))
+    (tmp_path / "play.yml").write_text(PLAY)
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}
+    r = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", str(tmp_path / "inv.yml"),
+                        str(tmp_path / "play.yml"), *extra], cwd=REPO, env=env, text=True, capture_output=True)
+    return r.returncode, r.stdout + r.stderr
+
+
+def shown(out):
+    """The debug task's message per host: (managers, {host: labels})."""
+    tasks = json.loads(out[out.index("{"):out.rindex("}") + 1])["plays"][0]["tasks"]
+    msgs = {h: res["msg"] for h, res in tasks[-1]["hosts"].items()}
+    managers = next(iter(msgs.values())).split(" ")[0].split("=", 1)[1]
+    return managers.split(","), {h: json.loads(m.split("=", 2)[2]) for h, m in msgs.items()}
+
+
+def fleet(**overrides):
+    hosts = {
+        "vs1": {"platform_role": "manager", "platform_provider": "vsphere", "platform_zone": "DC0_C0",
+                "platform_region": "DC0", "platform_workload_class": "jvm"},
+        "vs2": {"platform_role": "manager", "platform_provider": "vsphere"},
+        "ecs1": {"platform_role": "manager", "platform_provider": "ecs", "platform_zone": "cn-hangzhou-h"},
+        "ecs2": {"platform_role": "worker"},
+        "ecs3": {},
+    }
+    for name, hv in overrides.items():
+        hosts[name] = {**hosts[name], **hv}
+    return hosts
+
+
+def test_three_managers_and_labels_from_inventory(tmp_path):
+    rc, out = run(tmp_path, fleet())
+    assert rc == 0, out
+    managers, labels = shown(out)
+    assert sorted(managers) == ["ecs1", "vs1", "vs2"]
+    assert labels["vs1"] == {"containerops.managed": "true", "containerops.provider": "vsphere",
+                             "containerops.region": "DC0", "containerops.zone": "DC0_C0",
+                             "containerops.workload-class": "jvm"}
+    assert labels["ecs3"] == {"containerops.managed": "true"}
+
+
+@pytest.mark.parametrize("managers", [["vs1", "vs2", "ecs1", "ecs2"], []])
+def test_even_or_zero_manager_count_fails_naming_the_variable(tmp_path, managers):
+    hosts = fleet(**{h: {"platform_role": "manager" if h in managers else "worker"}
+                     for h in ("vs1", "vs2", "ecs1", "ecs2", "ecs3")})
+    rc, out = run(tmp_path, hosts)
+    assert rc != 0
+    assert f"{len(managers)} managers" in out and "platform_role" in out and "swarm_manager_counts" in out
+    assert "Nothing was changed" in out
+
+
+def test_five_managers_need_swarm_manager_counts(tmp_path):
+    hosts = fleet(ecs2={"platform_role": "manager"}, ecs3={"platform_role": "manager"})
+    rc, out = run(tmp_path, hosts)
+    assert rc != 0 and "5 managers" in out and "swarm_manager_counts" in out
+    rc, out = run(tmp_path, hosts, ["-e", '{"swarm_manager_counts": [1, 3, 5]}'])
+    assert rc == 0, out
+
+
+def test_swarm_managers_list_wins_over_platform_role(tmp_path):
+    rc, out = run(tmp_path, fleet(), ["-e", '{"swarm_managers": ["ecs3"]}'])
+    assert rc == 0 and shown(out)[0] == ["ecs3"], out
+    rc, out = run(tmp_path, fleet(), ["-e", '{"swarm_managers": ["nope"]}'])
+    assert rc != 0 and "swarm_managers names nope" in out
+
+
+@pytest.mark.parametrize("key,why", [("Bad_Key", "invalid key"), ("rack..a", "invalid key"),
+                                     ("containerops.zone", "reserved key")])
+def test_bad_label_keys_fail_naming_host_key_and_fix(tmp_path, key, why):
+    rc, out = run(tmp_path, fleet(ecs2={"swarm_node_labels": {key: "x"}}))
+    assert rc != 0
+    assert "ecs2: swarm_node_labels has" in out and why in out and key in out and "Fix:" in out
+
+
+def test_good_custom_labels_are_merged(tmp_path):
+    rc, out = run(tmp_path, fleet(ecs2={"swarm_node_labels": {"rack": "r1", "com.example.tier": "db"}}))
+    assert rc == 0, out
+    assert shown(out)[1]["ecs2"] == {"containerops.managed": "true", "rack": "r1", "com.example.tier": "db"}
+
+
+def test_unknown_platform_role_fails(tmp_path):
+    rc, out = run(tmp_path, fleet(ecs2={"platform_role": "db"}))
+    assert rc != 0 and "platform_role is 'db'" in out

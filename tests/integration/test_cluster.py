@@ -1,0 +1,245 @@
+"""playbooks/cluster.yml on the lab fleet: a real 6-node Swarm across vSphere and ECS nodes.
+
+One module-scoped swarm, tests in order: formation + idempotency, bad input (cluster untouched),
+a node that left inventory, a killed and re-created manager, autolock. At the end the swarm is
+left on every node again when there was none before.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+from labhelpers import REPO, ansible, ssh, wait_until
+
+MANAGERS = {"lab-vs-1": "10.88.1.11", "lab-vs-2": "10.88.1.12", "lab-ecs-1": "10.88.16.11"}
+WORKERS = {"lab-vs-3": "10.88.1.13", "lab-ecs-2": "10.88.17.11", "lab-ecs-3": "10.88.32.11"}
+NODES = {**MANAGERS, **WORKERS}
+LEADER_IP = MANAGERS["lab-vs-1"]
+IMAGE = "containerops-lab/busybox:latest"
+
+VM_PLAY = """
+- hosts: control
+  gather_facts: false
+  tasks:
+    - containerops.platform.vsphere_vm:
+        hostname: "{{ vsphere_hostname }}"
+        port: "{{ vsphere_port }}"
+        username: "{{ vsphere_username }}"
+        password: "{{ vsphere_password }}"
+        validate_certs: "{{ vsphere_validate_certs }}"
+        datacenter: "{{ vsphere_datacenter }}"
+        name: lab-vs-2
+        state: %s
+        force: true
+"""
+
+
+def ok(result):
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    return result
+
+
+def failed(result):
+    assert result.returncode != 0, result.stdout[-3000:]
+    return " ".join((result.stdout + result.stderr).split())
+
+
+def recap_changed(stdout):
+    return {h: int(c) for h, c in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", stdout, re.M)}
+
+
+def cluster(*args):
+    return ansible("ansible-playbook", "playbooks/cluster.yml", *args)
+
+
+def sh(lab, ip, cmd):
+    r = ssh(lab, ip, cmd, timeout=20)
+    assert r.returncode == 0, f"{ip}: {cmd}: {r.stderr}"
+    return r.stdout.strip()
+
+
+def swarm_state(lab, ip):
+    return ssh(lab, ip, "docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null").stdout.strip()
+
+
+def nodes(lab, ip=LEADER_IP):
+    """[(hostname, status, manager status, labels)] of the swarm, seen from a manager."""
+    out = sh(lab, ip, "docker node inspect $(docker node ls -q) --format "
+                      "'{{json .Description.Hostname}} {{json .Status.State}} {{json .Spec.Role}} {{json .Spec.Labels}}'")
+    return sorted(tuple(json.loads(x) for x in line.split(" ", 3)) for line in out.splitlines())
+
+
+def spec_snapshot(lab, ip=LEADER_IP):
+    """What a run must not change: node IDs, roles, availability, labels, and the swarm spec."""
+    return sh(lab, ip, "docker node inspect $(docker node ls -q) --format '{{.ID}} {{json .Spec}}' | sort; "
+                       "docker info --format '{{json .Swarm.Cluster.Spec}}'")
+
+
+def assert_healthy(lab, ip=LEADER_IP):
+    found = nodes(lab, ip)
+    assert [(h, s, r) for h, s, r, _ in found] == sorted(
+        (h, "ready", "manager" if h in MANAGERS else "worker") for h in NODES), found
+    providers = {labels.get("containerops.provider") for _, _, _, labels in found}
+    assert providers == {"vsphere", "ecs"}
+    for host, _, _, labels in found:
+        assert labels["containerops.managed"] == "true" and labels["containerops.zone"], (host, labels)
+        assert labels["containerops.workload-class"] == "general"
+
+
+def engines(*limit):
+    """Docker engines on the nodes: the Salt bootstrap when it has landed, else the test stand-in."""
+    committed = subprocess.run(["git", "ls-files", "--error-unmatch", "playbooks/bootstrap.yml"], cwd=REPO,
+                               capture_output=True).returncode == 0
+    playbook = "playbooks/bootstrap.yml" if committed else "tests/integration/playbooks/engine_for_tests.yml"
+    return ok(ansible("ansible-playbook", playbook, *(("--limit", ",".join(limit)) if limit else ())))
+
+
+@pytest.fixture(scope="module")
+def swarm(lab, fleet):
+    was_active = swarm_state(lab, LEADER_IP) == "active"
+    key_file = os.path.join(REPO, ".lab", "swarm", "unlock-key")
+    engines()
+    yield lab
+    ssh(lab, LEADER_IP, "docker service rm swarmtest >/dev/null 2>&1")
+    if not was_active:
+        for ip in NODES.values():
+            ssh(lab, ip, "docker swarm leave --force >/dev/null 2>&1")
+        if os.path.exists(key_file):
+            os.remove(key_file)
+
+
+def test_fresh_engines_to_healthy_swarm_and_rerun_changes_nothing(swarm):
+    lab = swarm
+    t0 = time.monotonic()
+    first = ok(cluster())
+    formed = time.monotonic() - t0
+    assert_healthy(lab)
+    # every manager answers for the cluster
+    for ip in MANAGERS.values():
+        assert len(sh(lab, ip, "docker node ls -q").split()) == 6
+    t0 = time.monotonic()
+    second = ok(cluster())
+    rerun = time.monotonic() - t0
+    assert set(recap_changed(second.stdout).values()) == {0}, second.stdout[-4000:]
+    check = ok(cluster("--check"))
+    assert set(recap_changed(check.stdout).values()) == {0}, check.stdout[-4000:]
+    # join tokens never show up
+    tokens = sh(lab, LEADER_IP, "docker swarm join-token -q worker; docker swarm join-token -q manager").split()
+    for token in tokens:
+        assert token not in first.stdout + second.stdout
+    print(f"\ncluster.yml: first run {formed:.1f}s, idempotent re-run {rerun:.1f}s")
+
+
+def test_bad_input_fails_clearly_and_leaves_the_cluster_untouched(swarm, tmp_path):
+    lab = swarm
+    before = spec_snapshot(lab)
+    even = tmp_path / "even.yml"
+    even.write_text("all:\n  hosts:\n    lab-ecs-2: {platform_role: manager}\n")
+    msg = failed(cluster("-i", str(even)))
+    assert "4 managers" in msg and "platform_role" in msg and "swarm_manager_counts" in msg
+    badkey = tmp_path / "badkey.yml"
+    badkey.write_text("all:\n  hosts:\n    lab-vs-3:\n      swarm_node_labels: {Bad_Key: x}\n")
+    msg = failed(cluster("-i", str(badkey)))
+    assert "lab-vs-3: swarm_node_labels has invalid key(s) Bad_Key" in msg and "Fix:" in msg
+    unreachable = tmp_path / "unreachable.yml"
+    unreachable.write_text("all:\n  hosts:\n    lab-ecs-3: {ansible_port: 1}\n")
+    msg = failed(cluster("-i", str(unreachable)))
+    assert "unreachable over SSH: lab-ecs-3" in msg and "The swarm was not touched" in msg
+    assert spec_snapshot(lab) == before
+
+
+def inventory_without(tmp_path, host):
+    """A copy of inventories/lab whose desired fleet omits `host` (the machine itself still exists)."""
+    import yaml
+    src = os.path.join(REPO, "inventories", "lab")
+    dst = tmp_path / "inventories" / "lab"
+    dst.mkdir(parents=True)
+    os.symlink(os.path.join(REPO, ".lab"), tmp_path / ".lab")
+    for name in os.listdir(src):
+        if name != "fleet.yml":
+            os.symlink(os.path.join(src, name), dst / name)
+    with open(os.path.join(src, "fleet.yml")) as f:
+        fleet = yaml.safe_load(f)
+    for group in fleet["fleet"]["children"].values():
+        group["hosts"].pop(host, None)
+    (dst / "fleet.yml").write_text(yaml.safe_dump(fleet))
+    return str(dst)
+
+
+def test_node_removed_from_inventory_is_drained_and_removed(swarm, tmp_path):
+    lab = swarm
+    for ip in (WORKERS["lab-ecs-3"], WORKERS["lab-vs-3"]):
+        subprocess.run(f"docker save {IMAGE} | ssh -i {lab['ssh']['private_key']} -o StrictHostKeyChecking=no "
+                       f"-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR root@{ip} docker load",
+                       shell=True, check=True, capture_output=True)
+    sh(lab, LEADER_IP, "docker node update --label-add swarmtest=yes lab-ecs-3 >/dev/null && "
+                       f"docker service create -d --name swarmtest --no-resolve-image --endpoint-mode dnsrr "
+                       f"--constraint node.labels.swarmtest==yes {IMAGE} sleep 3600 >/dev/null")
+
+    def running_on():
+        return sh(lab, LEADER_IP, "docker service ps swarmtest --filter desired-state=running "
+                                  "--format '{{.Node}} {{.CurrentState}}'")
+    wait_until(lambda: running_on().startswith("lab-ecs-3 Running"), 60, what="test task on lab-ecs-3")
+    sh(lab, LEADER_IP, "docker node update --label-add swarmtest=yes lab-vs-3")
+
+    env = {**os.environ, "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    removed = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i",
+                              inventory_without(tmp_path, "lab-ecs-3"), "playbooks/cluster.yml"],
+                             cwd=REPO, env=env, text=True, capture_output=True, timeout=600)
+    ok(removed)
+    assert "lab-ecs-3" not in [n[0] for n in nodes(lab)]
+    assert running_on().startswith("lab-vs-3 Running"), running_on()
+    sh(lab, LEADER_IP, "docker service rm swarmtest >/dev/null")
+    # back in inventory: it leaves its old swarm state and joins again
+    ok(cluster())
+    assert_healthy(lab)
+
+
+def test_killed_manager_keeps_quorum_and_recreated_node_heals(swarm, tmp_path):
+    lab = swarm
+    play = tmp_path / "vm.yml"
+    play.write_text(VM_PLAY % "poweredoff")
+    ok(ansible("ansible-playbook", str(play)))
+    wait_until(lambda: ("lab-vs-2", "down", "manager") in [n[:3] for n in nodes(lab)], 60, interval=2,
+               what="lab-vs-2 down")
+    # quorum: both other managers still run the cluster
+    assert "lab-vs-2" in sh(lab, MANAGERS["lab-ecs-1"], "docker node ls --format '{{.Hostname}}'")
+    sh(lab, LEADER_IP, "docker service create -d --name quorumcheck --no-resolve-image --replicas 0 "
+                       f"{IMAGE} true >/dev/null && docker service rm quorumcheck >/dev/null")
+    before = spec_snapshot(lab)
+    msg = failed(cluster())
+    assert "unreachable over SSH: lab-vs-2" in msg
+    assert spec_snapshot(lab) == before
+
+    play.write_text(VM_PLAY % "absent")
+    ok(ansible("ansible-playbook", str(play)))
+    ok(ansible("ansible-playbook", "playbooks/provision.yml"))
+    engines("lab-vs-2")
+    ok(cluster())
+    assert_healthy(lab)
+    assert_healthy(lab, MANAGERS["lab-vs-2"])
+
+
+def test_autolock_key_kept_on_controller_and_manager_unlocked_after_restart(swarm):
+    lab = swarm
+    key_file = os.path.join(REPO, ".lab", "swarm", "unlock-key")
+    locked = ok(cluster("-e", "swarm_autolock=true"))
+    assert oct(os.stat(key_file).st_mode & 0o777) == "0o600"
+    with open(key_file) as f:
+        key = f.read().strip()
+    assert key.startswith("SWMKEY-1-") and key not in locked.stdout
+    assert sh(lab, LEADER_IP, "docker swarm unlock-key -q") == key
+    ip = MANAGERS["lab-ecs-1"]
+    sh(lab, ip, "systemctl restart docker")
+    wait_until(lambda: swarm_state(lab, ip) == "locked", 60, what="lab-ecs-1 locked after restart")
+    unlocked = ok(cluster("-e", "swarm_autolock=true"))
+    assert key not in unlocked.stdout
+    assert swarm_state(lab, ip) == "active"
+    assert_healthy(lab, ip)
+    ok(cluster())
+    assert sh(lab, LEADER_IP, "docker info --format '{{.Swarm.Cluster.Spec.EncryptionConfig.AutoLockManagers}}'") == "false"
+    assert not os.path.exists(key_file)

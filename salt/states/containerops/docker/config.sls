@@ -1,0 +1,103 @@
+{#- /etc/docker/daemon.json from pillar, the systemd drop-in that lets
+    daemon.json own `hosts`, the remote API's TLS material, registry CAs.
+    Reload-or-restart is decided here: the keys dockerd cannot reload are also
+    written to a fingerprint file; service.sls restarts the engine when that
+    file changes and only reloads it (SIGHUP) when daemon.json alone does. #}
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import containerops with context %}
+{%- set d = containerops.docker %}
+{%- set api = d.remote_api %}
+{%- set config = salt['slsutil.merge']({}, d.daemon_config, strategy='recurse') %}
+{%- set hosts = ['fd://'] %}
+{%- if api.enabled %}
+{%-   do hosts.append('tcp://' ~ api.listen ~ ':' ~ api.port) %}
+{%-   do config.update({'tlsverify': True,
+                        'tlscacert': d.tls_dir ~ '/ca.pem',
+                        'tlscert': d.tls_dir ~ '/server-cert.pem',
+                        'tlskey': d.tls_dir ~ '/server-key.pem'}) %}
+{%- endif %}
+{%- do config.update({'hosts': hosts}) %}
+{%- set restart_settings = {} %}
+{%- for key, value in config.items() if key not in d.reloadable_keys %}
+{%-   do restart_settings.update({key: value}) %}
+{%- endfor %}
+
+include:
+  - {{ tplroot }}.docker.package
+
+containerops-docker-config-dir-directory-managed:
+  file.directory:
+    - name: {{ salt['file.dirname'](d.daemon_json) }}
+    - mode: '0755'
+    - require:
+      - sls: {{ tplroot }}.docker.package
+
+containerops-docker-daemon-json-file-serialize:
+  file.serialize:
+    - name: {{ d.daemon_json }}
+    - dataset: {{ config | json }}
+    - serializer: json
+    - serializer_opts:
+      - indent: 2
+      - sort_keys: true
+    - mode: '0644'
+    - require:
+      - file: containerops-docker-config-dir-directory-managed
+
+containerops-docker-restart-settings-file-serialize:
+  file.serialize:
+    - name: /var/lib/containerops/docker-restart-settings.json
+    - dataset: {{ restart_settings | json }}
+    - serializer: json
+    - serializer_opts:
+      - sort_keys: true
+    - makedirs: true
+    - mode: '0644'
+
+containerops-docker-hosts-dropin-file-managed:
+  file.managed:
+    - name: {{ d.dropin }}
+    - makedirs: true
+    - mode: '0644'
+    - contents: |
+        # Managed by Salt (containerops.docker.config): daemon.json owns `hosts`.
+        [Service]
+        ExecStart=
+        ExecStart={{ d.dockerd }} {{ d.dockerd_args }}
+
+containerops-docker-hosts-dropin-systemd-daemon-reload:
+  cmd.run:
+    - name: systemctl daemon-reload
+    - onchanges:
+      - file: containerops-docker-hosts-dropin-file-managed
+
+{%- if api.enabled %}
+{%-   for name, pem in [('ca.pem', api.ca_cert), ('server-cert.pem', api.server_cert), ('server-key.pem', api.server_key)] %}
+
+containerops-docker-tls-{{ name.split('.')[0] }}-file-managed:
+  file.managed:
+    - name: {{ d.tls_dir }}/{{ name }}
+    - makedirs: true
+    - dir_mode: '0700'
+    - mode: '{{ '0600' if 'key' in name else '0644' }}'
+    - show_changes: false
+    - contents: {{ pem | json }}
+    - require:
+      - file: containerops-docker-config-dir-directory-managed
+{%-   endfor %}
+{%- else %}
+
+containerops-docker-tls-dir-file-absent:
+  file.absent:
+    - name: {{ d.tls_dir }}
+{%- endif %}
+
+{%- for registry, pem in d.registry_ca_certs | dictsort %}
+
+containerops-docker-registry-ca-{{ registry | replace(':', '-') }}-file-managed:
+  file.managed:
+    - name: {{ d.certs_dir }}/{{ registry }}/ca.crt
+    - makedirs: true
+    - mode: '0644'
+    - contents: {{ pem | json }}
+{%- endfor %}

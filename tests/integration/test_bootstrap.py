@@ -1,0 +1,93 @@
+"""bootstrap.yml on the lab fleet: Salt in a venv on all six nodes, the first highstate gives every node a
+running Docker engine with the daemon.json settings of inventory; a second run changes nothing; bad input
+fails before anything changes."""
+import json
+import re
+import time
+
+import pytest
+
+from labhelpers import ansible, ssh
+
+FLEET = ("lab-vs-1", "lab-vs-2", "lab-vs-3", "lab-ecs-1", "lab-ecs-2", "lab-ecs-3")
+ADDRESS = {"lab-vs-1": "10.88.1.11", "lab-vs-2": "10.88.1.12", "lab-vs-3": "10.88.1.13",
+           "lab-ecs-1": "10.88.16.11", "lab-ecs-2": "10.88.17.11", "lab-ecs-3": "10.88.32.11"}
+
+
+def recap(output):
+    """{host: {'ok': n, 'changed': n, 'failed': n, ...}} from a PLAY RECAP."""
+    rows = re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, re.M)
+    return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)} for host, counts in rows}
+
+
+@pytest.fixture(scope="module")
+def bootstrapped(fleet):
+    started = time.monotonic()
+    result = ansible("ansible-playbook", "playbooks/bootstrap.yml", timeout=900)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    print(f"\nbootstrap.yml on the fleet: {elapsed:.0f}s")
+    return result
+
+
+def daemon_json_sums(lab):
+    return {host: ssh(lab, ip, "md5sum /etc/docker/daemon.json").stdout for host, ip in ADDRESS.items()}
+
+
+def test_every_node_runs_docker_with_the_inventory_daemon_settings(bootstrapped, lab):
+    for host in FLEET:
+        ip = ADDRESS[host]
+        info = ssh(lab, ip, "docker info --format '{{json .}}'", timeout=20)
+        assert info.returncode == 0, f"{host}: {info.stderr}"
+        info = json.loads(info.stdout)
+        assert info["LiveRestoreEnabled"] is True, host
+        assert info["LoggingDriver"] == "json-file", host
+        daemon = json.loads(ssh(lab, ip, "cat /etc/docker/daemon.json").stdout)
+        assert daemon["log-opts"] == {"max-size": "10m", "max-file": "3"}, host
+        assert daemon["default-address-pools"] == [{"base": "172.30.0.0/16", "size": 24}], host
+        # dockerd loaded exactly that file: it answers on the metrics address set there.
+        metrics = ssh(lab, ip, "exec 3<>/dev/tcp/127.0.0.1/9323 && printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3 "
+                               "&& head -c 200 <&3")
+        assert metrics.returncode == 0 and "200 OK" in metrics.stdout, f"{host}: {metrics.stdout} {metrics.stderr}"
+        enabled = ssh(lab, ip, "systemctl is-enabled docker; systemctl is-active docker "
+                               "containerops-salt-highstate.timer").stdout.split()
+        assert enabled == ["enabled", "active", "active"], f"{host}: {enabled}"
+
+
+def test_salt_is_the_pinned_version_in_its_own_virtualenv(bootstrapped, lab):
+    for host in ("lab-vs-1", "lab-ecs-3"):
+        version = ssh(lab, ADDRESS[host], "/opt/containerops/salt/bin/salt-call --version")
+        assert version.stdout.strip() == "salt-call 3008.3 (Argon)", version.stdout + version.stderr
+
+
+def test_bootstrap_reports_the_highstate(bootstrapped):
+    reports = re.findall(r"msg: '?(\d+) states, (\d+) changed", bootstrapped.stdout)
+    assert len(reports) == len(FLEET), bootstrapped.stdout[-3000:]
+
+
+def test_second_run_changes_nothing(bootstrapped):
+    again = ansible("ansible-playbook", "playbooks/bootstrap.yml", timeout=600)
+    assert again.returncode == 0, again.stdout[-4000:]
+    counts = recap(again.stdout)
+    assert set(counts) >= set(FLEET)
+    assert all(c["changed"] == 0 and c["failed"] == 0 for c in counts.values()), counts
+    assert len(re.findall(r"msg: '?\d+ states, 0 changed", again.stdout)) == len(FLEET), again.stdout[-3000:]
+
+
+def test_unknown_salt_mode_is_refused_before_any_change(bootstrapped, lab):
+    before = daemon_json_sums(lab)
+    bad = ansible("ansible-playbook", "playbooks/bootstrap.yml", "-e", "salt_mode=agentless")
+    assert bad.returncode != 0
+    assert "salt_mode" in bad.stdout and "masterless" in bad.stdout, bad.stdout[-3000:]
+    assert all(c["changed"] == 0 for c in recap(bad.stdout).values()), bad.stdout[-3000:]
+    assert "Install - " not in bad.stdout
+    assert daemon_json_sums(lab) == before
+
+
+def test_malformed_daemon_json_setting_is_refused_before_any_change(bootstrapped, lab):
+    before = daemon_json_sums(lab)
+    bad = ansible("ansible-playbook", "playbooks/bootstrap.yml", "-e", "docker_log_max_size='ten megabytes'")
+    assert bad.returncode != 0
+    assert "docker_log_max_size 'ten megabytes' is not a size" in bad.stdout, bad.stdout[-3000:]
+    assert all(c["changed"] == 0 for c in recap(bad.stdout).values()), bad.stdout[-3000:]
+    assert daemon_json_sums(lab) == before

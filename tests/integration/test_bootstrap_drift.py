@@ -1,0 +1,219 @@
+"""Salt keeps nodes converged without Ansible: drift on two extra nodes of our own (t-salt-1 masterless on
+vSphere, t-salt-2 with the salt-master on ECS) is put right by the masterless timer's service and by the
+master's highstate schedule. The master accepts exactly the master-mode minion's key. Destructive, so it
+runs on nodes of its own (never the shared fleet) that are removed afterwards, with the master stopped."""
+import json
+import os
+import shutil
+import signal
+import time
+
+import pytest
+import yaml
+
+from labhelpers import REPO, ansible, ssh, wait_until
+
+INVENTORY_DIR = os.path.join(REPO, ".lab", "salt-test-inventory")   # two levels below the repo, like inventories/lab
+MASTER_DIR = os.path.join(REPO, ".lab", "salt", "master")
+MASTER_CONF = os.path.join(MASTER_DIR, "etc", "salt")
+MASTER_BIN = os.path.join(REPO, ".lab", "salt", "master-venv", "bin")
+PIDFILE = os.path.join(MASTER_DIR, "var", "run", "salt-master.pid")
+NODES = {"t-salt-1": "10.88.1.150", "t-salt-2": "10.88.16.150"}
+OPS_KEY_COMMENT = "ops@containerops-test"
+
+
+def extra_inventory(lab):
+    return {"fleet": {"children": {
+        "fleet_vsphere": {"hosts": {"t-salt-1": {
+            "ansible_host": NODES["t-salt-1"], "platform_role": "worker",
+            "platform_users": [{"name": "ops", "groups": ["docker"],
+                                "ssh_keys": [lab["ssh"]["public_key"].rsplit(" ", 1)[0] + " " + OPS_KEY_COMMENT]}]}}},
+        "fleet_ecs": {"hosts": {"t-salt-2": {
+            "ansible_host": NODES["t-salt-2"], "platform_role": "worker", "salt_mode": "master",
+            "ecs_region": "cn-hangzhou", "ecs_vswitch_id": "vsw-bp1lab0hangzhouh00001",
+            "ecs_security_group_ids": ["sg-bp1lab0hangzhou00001"]}}}}}}
+
+
+REMOVE = """
+- hosts: control
+  gather_facts: false
+  tasks:
+    - containerops.platform.vsphere_vm:
+        hostname: "{{ vsphere_hostname }}"
+        port: "{{ vsphere_port }}"
+        username: "{{ vsphere_username }}"
+        password: "{{ vsphere_password }}"
+        validate_certs: "{{ vsphere_validate_certs }}"
+        datacenter: "{{ vsphere_datacenter }}"
+        vms: [{name: t-salt-1}]
+        state: absent
+        force: true
+    - containerops.platform.ecs_instance:
+        access_key: "{{ ecs_access_key }}"
+        secret_key: "{{ ecs_secret_key }}"
+        endpoint: "{{ ecs_endpoint }}"
+        region: cn-hangzhou
+        instances: [{name: t-salt-2}]
+        state: absent
+        force: true
+"""
+
+
+def master_pid():
+    try:
+        with open(PIDFILE) as f:
+            pid = int(f.read().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def master_processes():
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "salt-master" in cmdline and MASTER_CONF in cmdline:
+            found.append(int(pid))
+    return found
+
+
+def stop_master():
+    pid = master_pid()
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: not master_processes(), 30, what="salt-master processes to exit")
+
+
+@pytest.fixture(scope="module")
+def salt_nodes(fleet, lab):
+    shutil.rmtree(INVENTORY_DIR, ignore_errors=True)
+    os.makedirs(INVENTORY_DIR)
+    hosts = os.path.join(INVENTORY_DIR, "hosts.yml")
+    with open(hosts, "w") as f:
+        yaml.safe_dump(extra_inventory(lab), f)
+    master_existed = os.path.isdir(MASTER_DIR)
+    inv = ("-i", INVENTORY_DIR)
+    try:
+        made = ansible("ansible-playbook", *inv, "playbooks/provision.yml")
+        assert made.returncode == 0, made.stdout[-4000:]
+        started = time.monotonic()
+        boot = ansible("ansible-playbook", *inv, "playbooks/bootstrap.yml", "--limit", "t-salt-1,t-salt-2", timeout=900)
+        print(f"\nbootstrap.yml on two fresh nodes (masterless + master): {time.monotonic() - started:.0f}s")
+        assert boot.returncode == 0, boot.stdout[-6000:] + boot.stderr[-2000:]
+        yield {"inv": inv, "boot": boot}
+    finally:
+        stop_master()
+        if not master_existed:
+            shutil.rmtree(MASTER_DIR, ignore_errors=True)
+        playbook = os.path.join(REPO, ".lab", "salt-test-remove.yml")
+        with open(playbook, "w") as f:
+            f.write(REMOVE)
+        removed = ansible("ansible-playbook", playbook)
+        os.remove(playbook)
+        shutil.rmtree(INVENTORY_DIR, ignore_errors=True)
+        assert removed.returncode == 0, removed.stdout[-3000:]
+
+
+def salt_master(*args):
+    import subprocess
+    result = subprocess.run([os.path.join(MASTER_BIN, "salt"), "-c", MASTER_CONF, "--out", "json", *args],
+                            text=True, capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout)
+
+
+def salt_keys():
+    import subprocess
+    result = subprocess.run([os.path.join(MASTER_BIN, "salt-key"), "-c", MASTER_CONF, "-L", "--out", "json"],
+                            text=True, capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+DRIFT = ("sed -i 's/\"10m\"/\"500m\"/' /etc/docker/daemon.json"
+         " && systemctl stop docker.service docker.socket"
+         " && mount -o remount,rw /proc/sys && sysctl -q -w net.ipv4.ip_forward=0"
+         " && echo 'net.ipv4.ip_forward = 0' > /etc/sysctl.d/90-containerops.conf")
+
+
+def converged(lab, ip):
+    state = ssh(lab, ip, "systemctl is-active docker; grep -c '\"10m\"' /etc/docker/daemon.json;"
+                         " sysctl -n net.ipv4.ip_forward; grep -c 'ip_forward = 1' /etc/sysctl.d/90-containerops.conf;"
+                         " docker info --format '{{.LiveRestoreEnabled}}'").stdout.split()
+    return state == ["active", "1", "1", "1", "true"]
+
+
+def drift(lab, ip):
+    made = ssh(lab, ip, DRIFT, timeout=30)
+    assert made.returncode == 0, made.stderr
+    assert not converged(lab, ip)
+
+
+def test_the_master_accepted_exactly_the_master_mode_minion(salt_nodes):
+    keys = salt_keys()
+    assert keys["minions"] == ["t-salt-2"], keys
+    assert keys["minions_pre"] == [] and keys["minions_rejected"] == [], keys
+    assert salt_master("t-salt-2", "test.ping") == {"t-salt-2": True}
+    assert master_pid() in master_processes()
+
+
+def test_modes_run_what_they_should(salt_nodes, lab):
+    masterless = ssh(lab, NODES["t-salt-1"], "systemctl is-active containerops-salt-highstate.timer; "
+                                             "systemctl is-active containerops-salt-minion").stdout.split()
+    assert masterless == ["active", "inactive"]
+    master = ssh(lab, NODES["t-salt-2"], "systemctl is-active containerops-salt-minion; "
+                                         "test -e /srv/containerops/salt/pillar/hosts && echo pillar-on-node || echo no-pillar; "
+                                         "systemctl is-active containerops-salt-highstate.timer").stdout.split()
+    assert master == ["active", "no-pillar", "inactive"]
+
+
+def test_platform_user_and_key_from_inventory(salt_nodes, lab):
+    ip = NODES["t-salt-1"]
+    assert "docker" in ssh(lab, ip, "id -nG ops").stdout.split()
+    assert OPS_KEY_COMMENT in ssh(lab, ip, "cat /home/ops/.ssh/authorized_keys").stdout
+    import subprocess
+    login = subprocess.run(["ssh", "-i", lab["ssh"]["private_key"], "-o", "StrictHostKeyChecking=no",
+                            "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
+                            f"ops@{ip}", "docker ps -q | wc -l"], text=True, capture_output=True, timeout=30)
+    assert login.returncode == 0 and login.stdout.strip() == "0", login.stderr
+
+
+def test_masterless_timer_service_restores_drift(salt_nodes, lab):
+    ip = NODES["t-salt-1"]
+    drift(lab, ip)
+    # What the timer starts, started now instead of in up to 15 minutes; a oneshot: returns when done.
+    run = ssh(lab, ip, "systemctl start containerops-salt-highstate.service", timeout=240)
+    assert run.returncode == 0, run.stderr + ssh(lab, ip, "journalctl -u containerops-salt-highstate -n 40").stdout
+    assert converged(lab, ip)
+
+
+def test_master_schedule_restores_drift(salt_nodes, lab):
+    ip = NODES["t-salt-2"]
+    drift(lab, ip)
+    schedule = salt_master("t-salt-2", "schedule.list", "return_yaml=False")["t-salt-2"]
+    assert schedule["containerops-highstate"]["function"] == "state.apply"
+    started = salt_master("t-salt-2", "schedule.run_job", "containerops-highstate")
+    assert started["t-salt-2"]["result"] is True, started
+    wait_until(lambda: converged(lab, ip), 180, interval=2, what="the scheduled highstate to restore t-salt-2")
+
+
+def test_reloadable_setting_reloads_and_others_restart(salt_nodes, lab):
+    ip = NODES["t-salt-1"]
+    pid = lambda: ssh(lab, ip, "systemctl show -p MainPID --value docker").stdout.strip()  # noqa: E731
+    before = pid()
+    mirror = ansible("ansible-playbook", *salt_nodes["inv"], "playbooks/bootstrap.yml", "--limit", "t-salt-1",
+                     "-e", '{"docker_registry_mirrors": ["https://mirror.lab.invalid"]}')
+    assert mirror.returncode == 0, mirror.stdout[-3000:]
+    assert "containerops-docker-engine-service-reloaded-on-config-change" in mirror.stdout
+    assert pid() == before, "a registry mirror change must reload dockerd, not restart it"
+    assert "https://mirror.lab.invalid/" in ssh(lab, ip, "docker info --format '{{json .RegistryConfig.Mirrors}}'").stdout
+    size = ansible("ansible-playbook", *salt_nodes["inv"], "playbooks/bootstrap.yml", "--limit", "t-salt-1",
+                   "-e", "docker_log_max_size=20m")
+    assert size.returncode == 0, size.stdout[-3000:]
+    assert pid() != before, "a log-opts change needs a restart (dockerd does not reload it)"
+    assert ssh(lab, ip, "docker info --format '{{json .RegistryConfig.Mirrors}}'").stdout.strip() == "[]"

@@ -72,19 +72,39 @@ containerops-docker-hosts-dropin-systemd-daemon-reload:
       - file: containerops-docker-hosts-dropin-file-managed
 
 {%- if api.enabled %}
-{%-   for name, pem in [('ca.pem', api.ca_cert), ('server-cert.pem', api.server_cert), ('server-key.pem', api.server_key)] %}
 
-containerops-docker-tls-{{ name.split('.')[0] }}-file-managed:
+containerops-docker-tls-ca-file-managed:
   file.managed:
-    - name: {{ d.tls_dir }}/{{ name }}
+    - name: {{ d.tls_dir }}/ca.pem
     - makedirs: true
     - dir_mode: '0700'
-    - mode: '{{ '0600' if 'key' in name else '0644' }}'
+    - mode: '0644'
     - show_changes: false
-    - contents: {{ pem | json }}
+    - contents: {{ api.ca_cert | json }}
     - require:
       - file: containerops-docker-config-dir-directory-managed
-{%-   endfor %}
+
+containerops-docker-tls-server-cert-file-managed:
+  file.managed:
+    - name: {{ d.tls_dir }}/server-cert.pem
+    - makedirs: true
+    - dir_mode: '0700'
+    - mode: '0644'
+    - show_changes: false
+    - contents: {{ api.server_cert | json }}
+    - require:
+      - file: containerops-docker-config-dir-directory-managed
+
+containerops-docker-tls-server-key-file-managed:
+  file.managed:
+    - name: {{ d.tls_dir }}/server-key.pem
+    - makedirs: true
+    - dir_mode: '0700'
+    - mode: '0600'
+    - show_changes: false
+    - contents: {{ api.server_key | json }}
+    - require:
+      - file: containerops-docker-config-dir-directory-managed
 {%- else %}
 
 containerops-docker-tls-dir-file-absent:

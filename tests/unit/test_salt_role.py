@@ -1,0 +1,130 @@
+"""roles/salt_bootstrap without nodes: input validation (clear errors naming the variable) and the pillar
+it renders from inventory variables, run through ansible-playbook on localhost (no connection, no change)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.dirname(sys.executable)
+ROLE = os.path.join(REPO, "roles", "salt_bootstrap")
+
+PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - ansible.builtin.include_role:
+        name: containerops.platform.salt_bootstrap
+        tasks_from: {tasks_from}
+{extra}
+"""
+
+SHOW_PILLAR = """
+    - ansible.builtin.copy:
+        dest: "{out}"
+        content: "{{{{ _salt_pillar | to_json }}}}"
+        mode: "0600"
+      no_log: true
+"""
+
+
+def run_role(tmp_path, tasks_from, extra_vars=None, extra=""):
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(PLAY.format(tasks_from=tasks_from, extra=extra))
+    args = [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)]
+    if extra_vars:
+        args += ["-e", json.dumps(extra_vars)]
+    env = {**os.environ, "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_PYTHON_INTERPRETER": sys.executable}
+    return subprocess.run(args, cwd=REPO, env=env, text=True, capture_output=True, timeout=120)
+
+
+def test_defaults_pass_validation(tmp_path):
+    result = run_role(tmp_path, "validate")
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+@pytest.mark.parametrize("extra_vars, message", [
+    ({"salt_mode": "agentless"}, "salt_mode is 'agentless' for localhost: set it to 'masterless'"),
+    ({"salt_mode": "master"}, "salt_master_address is empty for localhost in master mode"),
+    ({"salt_version": "3008"}, "salt_version '3008' is not an exact release"),
+    ({"docker_log_max_size": "10 MB"}, "docker_log_max_size '10 MB' is not a size dockerd accepts"),
+    ({"docker_log_max_file": 0}, "docker_log_max_file '0' must be a whole number >= 1"),
+    ({"docker_default_address_pools": [{"base": "172.30.0.0/16", "size": 8}]}, "docker_default_address_pools entry"),
+    ({"docker_default_address_pools": [{"base": "172.30.0/16", "size": 24}]}, "docker_default_address_pools entry"),
+    ({"docker_metrics_addr": "9323"}, "docker_metrics_addr '9323' must be empty or host:port"),
+    ({"docker_registry_mirrors": ["mirror.example"]}, "docker_registry_mirrors entry 'mirror.example' is not an http(s)"),
+    ({"docker_insecure_registries": ["http://reg:5000"]}, "docker_insecure_registries entry 'http://reg:5000'"),
+    ({"docker_remote_api_enabled": True}, "docker_remote_api_enabled is true for localhost but docker_remote_api_ca_cert"),
+    ({"docker_daemon_extra": {"hosts": ["tcp://0.0.0.0:2375"]}}, "docker_daemon_extra sets hosts"),
+    ({"platform_sysctls": {"swappiness": 10}}, "platform_sysctls['swappiness']"),
+    ({"platform_users": [{"name": "Ops"}]}, "platform_users entry 'Ops' is invalid"),
+    ({"platform_users": [{"name": "ops", "ssh_keys": ["AAAA no type"]}]}, "platform_users entry 'ops' is invalid"),
+])
+def test_bad_input_fails_with_the_variable_named(tmp_path, extra_vars, message):
+    result = run_role(tmp_path, "validate", extra_vars)
+    assert result.returncode != 0
+    assert message in result.stdout, result.stdout[-3000:]
+
+
+def test_remote_api_without_tls_material_never_prints_the_key(tmp_path):
+    result = run_role(tmp_path, "validate", {"docker_remote_api_enabled": True,
+                                             "docker_remote_api_server_key": "SECRET-KEY-MATERIAL"}, extra="", )
+    assert "docker_remote_api_server_key" in result.stdout
+    assert result.returncode != 0
+    assert "SECRET-KEY-MATERIAL" not in result.stdout + result.stderr
+
+
+def test_unknown_salt_mode_is_refused_by_the_argument_spec(tmp_path):
+    # The role's entry point validates arguments before its first task.
+    result = run_role(tmp_path, "main", {"salt_mode": "agentless"})
+    assert result.returncode != 0
+    assert "value of salt_mode must be one of: masterless, master, got: agentless" in result.stdout, result.stdout[-3000:]
+    assert "Install - " not in result.stdout
+
+
+def test_pillar_is_rendered_from_inventory_variables(tmp_path):
+    out = tmp_path / "pillar.json"
+    result = run_role(tmp_path, "pillar_data", {
+        "docker_log_max_size": "20m", "docker_log_max_file": 5, "docker_metrics_addr": "127.0.0.1:9323",
+        "docker_registry_mirrors": ["https://mirror.example"], "docker_daemon_extra": {"default-ulimits": {}},
+        "platform_sysctls": {"vm.swappiness": 1}, "platform_timesync": "chrony", "platform_ntp_servers": ["ntp1"],
+        "platform_users": [{"name": "ops", "ssh_keys": ["ssh-ed25519 AAAA ops"]}],
+    }, extra=SHOW_PILLAR.format(out=out))
+    assert result.returncode == 0, result.stdout[-3000:]
+    pillar = json.loads(out.read_text())["containerops"]
+    daemon = pillar["docker"]["daemon_config"]
+    assert daemon["log-opts"] == {"max-size": "20m", "max-file": "5"}    # dockerd wants strings here
+    assert daemon["live-restore"] is True and daemon["log-driver"] == "json-file"
+    assert daemon["metrics-addr"] == "127.0.0.1:9323"
+    assert daemon["registry-mirrors"] == ["https://mirror.example"]
+    assert daemon["default-address-pools"] == [{"base": "172.30.0.0/16", "size": 24}]
+    assert daemon["default-ulimits"] == {}
+    assert "hosts" not in daemon                                         # Salt owns hosts (fd:// + remote API)
+    assert pillar["docker"]["remote_api"]["enabled"] is False
+    assert pillar["sysctl"]["values"] == {"vm.swappiness": 1}
+    assert pillar["timesync"] == {"provider": "chrony", "servers": ["ntp1"]}
+    assert pillar["users"]["present"][0]["name"] == "ops"
+
+
+def test_pillar_leaves_out_an_empty_metrics_address(tmp_path):
+    out = tmp_path / "pillar.json"
+    result = run_role(tmp_path, "pillar_data", {}, extra=SHOW_PILLAR.format(out=out))
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "metrics-addr" not in json.loads(out.read_text())["containerops"]["docker"]["daemon_config"]
+
+
+def test_argument_specs_cover_every_default():
+    with open(os.path.join(ROLE, "defaults", "main.yml")) as f:
+        defaults = yaml.safe_load(f)
+    with open(os.path.join(ROLE, "meta", "argument_specs.yml")) as f:
+        options = yaml.safe_load(f)["argument_specs"]["main"]["options"]
+    assert set(defaults) == set(options), set(defaults) ^ set(options)
+    allowed = {"type", "default", "description", "choices", "elements", "options", "required", "no_log"}
+    for name, spec in options.items():
+        assert set(spec) <= allowed, f"{name}: {set(spec) - allowed}"
+        assert spec.get("description"), name
+    assert options["docker_remote_api_server_key"].get("no_log") is True

@@ -16,6 +16,7 @@ PYTEST_ARGS ?=
 demo: lab-up
 	$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml
 	@$(BIN)/ansible-inventory -i inventories/lab --graph fleet
+	@$(BIN)/ansible -i inventories/lab 'role_manager[0]' -m ansible.builtin.command -a 'docker node ls'
 	@$(LAB) status
 
 test: unit integration

@@ -23,13 +23,16 @@ OPS_KEY_COMMENT = "ops@containerops-test"
 
 
 def extra_inventory(lab):
+    # Standalone engines (never Swarm members): live-restore on, which swarm mode would refuse. Host
+    # variables, so they win over the lab's group_vars/fleet and never reach the shared fleet.
     return {"fleet": {"children": {
         "fleet_vsphere": {"hosts": {"t-salt-1": {
-            "ansible_host": NODES["t-salt-1"], "platform_role": "worker",
+            "ansible_host": NODES["t-salt-1"], "platform_role": "worker", "docker_live_restore": True,
             "platform_users": [{"name": "ops", "groups": ["docker"],
                                 "ssh_keys": [lab["ssh"]["public_key"].rsplit(" ", 1)[0] + " " + OPS_KEY_COMMENT]}]}}},
         "fleet_ecs": {"hosts": {"t-salt-2": {
             "ansible_host": NODES["t-salt-2"], "platform_role": "worker", "salt_mode": "master",
+            "docker_live_restore": True,
             "ecs_region": "cn-hangzhou", "ecs_vswitch_id": "vsw-bp1lab0hangzhouh00001",
             "ecs_security_group_ids": ["sg-bp1lab0hangzhou00001"]}}}}}}
 
@@ -217,3 +220,55 @@ def test_reloadable_setting_reloads_and_others_restart(salt_nodes, lab):
     assert size.returncode == 0, size.stdout[-3000:]
     assert pid() != before, "a log-opts change needs a restart (dockerd does not reload it)"
     assert ssh(lab, ip, "docker info --format '{{json .RegistryConfig.Mirrors}}'").stdout.strip() == "[]"
+
+
+def make_pki(directory, name, ip=None, ca=None, usage="serverAuth"):
+    """A key and a certificate signed by `ca` (a (cert, key) pair), or a self-signed CA when ca is None."""
+    import subprocess
+    key, cert = directory / f"{name}.key", directory / f"{name}.pem"
+    if ca is None:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "2", "-subj", f"/CN={name}"], check=True, capture_output=True)
+        return cert, key
+    csr, ext = directory / f"{name}.csr", directory / f"{name}.ext"
+    ext.write_text((f"subjectAltName=IP:{ip}\n" if ip else "") + f"extendedKeyUsage={usage}\n")
+    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+                    "-subj", f"/CN={name}"], check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1], "-CAcreateserial",
+                    "-out", cert, "-days", "2", "-extfile", ext], check=True, capture_output=True)
+    return cert, key
+
+
+def test_remote_api_accepts_only_clients_with_a_certificate_of_its_ca(salt_nodes, lab, tmp_path):
+    import subprocess
+    ip = NODES["t-salt-1"]
+    ca = make_pki(tmp_path, "ca")
+    server = make_pki(tmp_path, "server", ip=ip, ca=ca)
+    client = make_pki(tmp_path, "client", ca=ca, usage="clientAuth")
+    stranger_ca = make_pki(tmp_path, "stranger-ca")
+    stranger = make_pki(tmp_path, "stranger", ca=stranger_ca, usage="clientAuth")
+    settings = tmp_path / "remote-api.json"
+    settings.write_text(json.dumps({
+        "docker_remote_api_enabled": True, "docker_remote_api_ca_cert": ca[0].read_text(),
+        "docker_remote_api_server_cert": server[0].read_text(), "docker_remote_api_server_key": server[1].read_text()}))
+    on = ansible("ansible-playbook", *salt_nodes["inv"], "playbooks/bootstrap.yml", "--limit", "t-salt-1",
+                 "-e", f"@{settings}")
+    assert on.returncode == 0, on.stdout[-3000:]
+    secret_line = server[1].read_text().splitlines()[1]
+    assert secret_line not in on.stdout + on.stderr
+    assert ssh(lab, ip, "stat -c %a /etc/docker/tls/server-key.pem").stdout.strip() == "600"
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+
+    def docker(*args):
+        return subprocess.run(["docker", "-H", f"tcp://{ip}:2376", *args, "version", "--format",
+                               "{{.Server.Version}}"], text=True, capture_output=True, timeout=30, env=env)
+
+    good = docker("--tlsverify", "--tlscacert", str(ca[0]), "--tlscert", str(client[0]), "--tlskey", str(client[1]))
+    assert good.returncode == 0 and good.stdout.strip(), good.stderr
+    assert docker("--tlsverify", "--tlscacert", str(ca[0])).returncode != 0            # no client certificate
+    assert docker("--tlsverify", "--tlscacert", str(ca[0]), "--tlscert", str(stranger[0]),
+                  "--tlskey", str(stranger[1])).returncode != 0                          # a certificate of another CA
+    assert docker().returncode != 0                                                      # plain HTTP
+    # The local socket keeps working next to the TCP listener (fd:// stays in daemon.json's hosts).
+    assert ssh(lab, ip, "docker info --format '{{.ServerVersion}}'").returncode == 0

@@ -89,7 +89,7 @@ def test_unknown_salt_mode_is_refused_by_the_argument_spec(tmp_path):
 def test_pillar_is_rendered_from_inventory_variables(tmp_path):
     out = tmp_path / "pillar.json"
     result = run_role(tmp_path, "pillar_data", {
-        "docker_log_max_size": "20m", "docker_log_max_file": 5, "docker_metrics_addr": "127.0.0.1:9323",
+        "docker_live_restore": True, "docker_log_max_size": "20m", "docker_log_max_file": 5, "docker_metrics_addr": "127.0.0.1:9323",
         "docker_registry_mirrors": ["https://mirror.example"], "docker_daemon_extra": {"default-ulimits": {}},
         "platform_sysctls": {"vm.swappiness": 1}, "platform_timesync": "chrony", "platform_ntp_servers": ["ntp1"],
         "platform_users": [{"name": "ops", "ssh_keys": ["ssh-ed25519 AAAA ops"]}],
@@ -110,11 +110,13 @@ def test_pillar_is_rendered_from_inventory_variables(tmp_path):
     assert pillar["users"]["present"][0]["name"] == "ops"
 
 
-def test_pillar_leaves_out_an_empty_metrics_address(tmp_path):
+def test_pillar_defaults_suit_swarm_nodes(tmp_path):
     out = tmp_path / "pillar.json"
     result = run_role(tmp_path, "pillar_data", {}, extra=SHOW_PILLAR.format(out=out))
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "metrics-addr" not in json.loads(out.read_text())["containerops"]["docker"]["daemon_config"]
+    daemon = json.loads(out.read_text())["containerops"]["docker"]["daemon_config"]
+    assert "metrics-addr" not in daemon             # empty address: left out
+    assert daemon["live-restore"] is False          # swarm mode refuses live-restore
 
 
 def test_argument_specs_cover_every_default():

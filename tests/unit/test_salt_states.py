@@ -56,7 +56,8 @@ def test_every_sls_locates_the_formula_relatively_and_uses_the_map():
 def test_defaults_and_os_family_maps_share_their_shape():
     defaults = yaml.safe_load(read(os.path.join(FORMULA, "parameters", "defaults.yaml")))["values"]
     assert set(defaults) == set(CONCERNS)
-    assert defaults["docker"]["daemon_config"]["live-restore"] is True
+    # Off by default: swarm mode refuses live-restore; standalone engines turn it on in pillar.
+    assert defaults["docker"]["daemon_config"]["live-restore"] is False
     assert "live-restore" in defaults["docker"]["reloadable_keys"]
     assert "log-opts" not in defaults["docker"]["reloadable_keys"]     # dockerd does not reload it
     assert "hosts" not in defaults["docker"]["reloadable_keys"]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Accept exactly one minion's key on the salt-master, by fingerprint.
 
-usage: accept_minion_key.py SALT_KEY CONF_DIR MINION_ID EXPECTED_FINGERPRINT [TIMEOUT]
+usage: accept_minion_key.py SALT_KEY CONF_DIR MINION_ID EXPECTED_FINGERPRINT [TIMEOUT [PUBKEY_FILE]]
 
 The expected fingerprint is read from the node over SSH by the playbook, so a
 key is only accepted when it is the node's own. Prints one JSON line:
@@ -11,6 +11,10 @@ key is only accepted when it is the node's own. Prints one JSON line:
     is deleted and the node's new key accepted once it is presented
   - pending with the expected fingerprint: accepted
   - pending/rejected/denied with another fingerprint: rejected, failure
+  - not presented yet: PUBKEY_FILE (the node's public key, read over SSH) is
+    put in front of the master as the pending key when its fingerprint is
+    the expected one, so acceptance does not wait for the minion's first
+    connection
   - never presented within TIMEOUT seconds: failure naming the likely cause
 """
 import json
@@ -27,6 +31,7 @@ STATES = ("minions", "minions_pre", "minions_rejected", "minions_denied")
 def main():
     salt_key, conf, minion, expected = sys.argv[1:5]
     timeout = float(sys.argv[5]) if len(sys.argv) > 5 else 90
+    pubkey = sys.argv[6] if len(sys.argv) > 6 else None
 
     def key(*args):
         return subprocess.run([salt_key, "-c", conf, "--out", "json", "-y", *args],
@@ -74,6 +79,12 @@ def main():
             key("-d", minion)
             changed = True
             notes.append(f"deleted earlier rejected/denied key(s) {found}")
+            continue
+        if not found and pubkey and salt.utils.crypt.pem_finger(pubkey, sum_type="sha256") == expected:
+            with open(pubkey) as src, open(os.path.join(pki, "minions_pre", minion), "w") as dst:
+                dst.write(src.read())
+            pubkey = None   # once
+            notes.append("seeded the node's key (read over SSH) as pending")
             continue
         if time.monotonic() > deadline:
             print(json.dumps({"changed": changed, "msg": (

@@ -320,12 +320,34 @@ def up(args):
     log(f"up in {time.monotonic() - started:.1f}s; details in {path('lab.json')} (secrets: mode 0600)")
 
 
+def stop_salt_master():
+    """The salt-master bootstrap.yml starts in master mode (inventories/lab runs it as a
+    plain process with its pidfile under .lab/salt/master)."""
+    pidfile = path("salt", "master", "var", "run", "salt-master.pid")
+    try:
+        with open(pidfile) as f:
+            pid = int(f.read().strip())
+    except (OSError, ValueError):
+        return
+    if alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if not alive(pid):
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, signal.SIGKILL)
+        log("salt-master stopped")
+    os.remove(pidfile)
+
+
 def down(args):
     creds_exist = os.path.exists(path("credentials.json"))
     creds = ensure_state() if creds_exist else None
     # Stop the clouds first so nothing re-creates a node while we remove it.
     for svc in reversed(services(creds or {"vsphere": {"username": "", "password": ""}})):
         svc.stop()
+    stop_salt_master()
     ids = lab_containers()
     if ids:
         docker("rm", "-f", "-v", *ids)

@@ -320,6 +320,25 @@ def up(args):
     log(f"up in {time.monotonic() - started:.1f}s; details in {path('lab.json')} (secrets: mode 0600)")
 
 
+def remove_lab_containers(timeout=60):
+    """Remove every lab container and its volumes. vcsim removes its own VM containers
+    while it stops, so a removal already in progress or a container already gone is
+    expected: look again until none is left."""
+    deadline = time.monotonic() + timeout
+    removed = set()
+    while True:
+        ids = lab_containers()
+        if not ids:
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit(f"lab: containers still present after {timeout}s: {' '.join(ids)}")
+        docker("rm", "-f", "-v", *ids, check=False)
+        removed.update(ids)
+        time.sleep(0.3)
+    if removed:
+        log(f"removed {len(removed)} container(s) and their volumes")
+
+
 def stop_salt_master():
     """The salt-master bootstrap.yml starts in master mode (inventories/lab runs it as a
     plain process with its pidfile under .lab/salt/master)."""
@@ -348,10 +367,7 @@ def down(args):
     for svc in reversed(services(creds or {"vsphere": {"username": "", "password": ""}})):
         svc.stop()
     stop_salt_master()
-    ids = lab_containers()
-    if ids:
-        docker("rm", "-f", "-v", *ids)
-        log(f"removed {len(ids)} container(s) and their volumes")
+    remove_lab_containers()
     if docker("network", "inspect", NETWORK, check=False).returncode == 0:
         docker("network", "rm", NETWORK)
         log(f"network {NETWORK} removed")

@@ -173,13 +173,7 @@ class Service:
     def stop(self, quiet=False):
         pid = self.pid()
         if pid:
-            os.killpg(pid, signal.SIGTERM)
-            for _ in range(100):
-                if not alive(pid):
-                    break
-                time.sleep(0.1)
-            else:
-                os.killpg(pid, signal.SIGKILL)
+            terminate(pid, group=True)
             if not quiet:
                 log(f"{self.name} stopped")
         if os.path.exists(self.pidfile):
@@ -194,6 +188,18 @@ def alive(pid):
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+def terminate(pid, group=False, grace=10.0):
+    """SIGTERM (the whole process group when `group`), SIGKILL after `grace` seconds."""
+    send = os.killpg if group else os.kill
+    send(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while alive(pid):
+        if time.monotonic() > deadline:
+            send(pid, signal.SIGKILL)
+            return
+        time.sleep(0.1)
 
 
 def port_open(port, host="127.0.0.1"):
@@ -349,13 +355,7 @@ def stop_salt_master():
     except (OSError, ValueError):
         return
     if alive(pid):
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
-            if not alive(pid):
-                break
-            time.sleep(0.1)
-        else:
-            os.kill(pid, signal.SIGKILL)
+        terminate(pid)
         log("salt-master stopped")
     os.remove(pidfile)
 

@@ -345,6 +345,25 @@ def remove_lab_containers(timeout=60):
         log(f"removed {len(removed)} container(s) and their volumes")
 
 
+def lab_volumes():
+    """Names of the volumes mounted by lab containers (anonymous and named)."""
+    ids = lab_containers()
+    if not ids:
+        return set()
+    out = docker("inspect", "-f", '{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}', *ids,
+                 check=False).stdout
+    return set(out.split())
+
+
+def remove_volumes(names):
+    if not names:
+        return
+    docker("volume", "rm", "-f", *sorted(names), check=False)
+    left = set(docker("volume", "ls", "-q").stdout.split()) & names
+    if left:
+        raise SystemExit(f"lab: volumes still present: {' '.join(sorted(left))}")
+
+
 def stop_salt_master():
     """The salt-master bootstrap.yml starts in master mode (inventories/lab runs it as a
     plain process with its pidfile under .lab/salt/master)."""
@@ -363,11 +382,15 @@ def stop_salt_master():
 def down(args):
     creds_exist = os.path.exists(path("credentials.json"))
     creds = ensure_state() if creds_exist else None
+    # Volumes are listed before anything stops: vcsim removes its VM containers when it
+    # stops, and a named volume (its DMI one) left behind is then no longer findable.
+    volumes = lab_volumes()
     # Stop the clouds first so nothing re-creates a node while we remove it.
     for svc in reversed(services(creds or {"vsphere": {"username": "", "password": ""}})):
         svc.stop()
     stop_salt_master()
     remove_lab_containers()
+    remove_volumes(volumes)
     if docker("network", "inspect", NETWORK, check=False).returncode == 0:
         docker("network", "rm", NETWORK)
         log(f"network {NETWORK} removed")

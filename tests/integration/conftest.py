@@ -1,7 +1,7 @@
 """One lab per test run: brought up once (idempotent), left as it was found."""
 import pytest
 
-from labhelpers import ansible, fleet_exists, labctl, load_lab
+from labhelpers import ansible, fleet_exists, labctl, load_lab, machines
 
 
 @pytest.fixture(scope="session")
@@ -26,5 +26,5 @@ def fleet(lab):
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
     yield first
     if not existed:
-        removed = ansible("ansible-playbook", "tests/integration/playbooks/remove_fleet.yml")
+        removed = machines("absent")
         assert removed.returncode == 0, removed.stdout[-4000:] + removed.stderr[-2000:]

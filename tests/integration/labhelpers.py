@@ -152,6 +152,42 @@ def ecs_instance(call, instance_id):
     return found[0] if found else None
 
 
+# ---------------------------------------------------------------- Salt on lab nodes
+
+# The lab's salt-master (inventories/lab/group_vars/fleet/salt.yml: salt_master_state_dir, salt_master_venv).
+SALT_MASTER_CONF = os.path.join(REPO, ".lab", "salt", "master", "etc", "salt")
+SALT_MASTER_BIN = os.path.join(REPO, ".lab", "salt", "master-venv", "bin")
+
+# Hand-made drift of what the containerops formula manages: daemon.json edited, the engine stopped
+# (socket too, so nothing starts it on demand), ip_forward off at runtime and in its file.
+NODE_DRIFT = ("sed -i 's/\"10m\"/\"500m\"/' /etc/docker/daemon.json"
+              " && systemctl stop docker.service docker.socket"
+              " && mount -o remount,rw /proc/sys && sysctl -q -w net.ipv4.ip_forward=0"
+              " && echo 'net.ipv4.ip_forward = 0' > /etc/sysctl.d/90-containerops.conf")
+
+
+def salt_master(*args, tool="salt"):
+    """Run a salt-master CLI (salt, salt-key) of the lab master; its JSON output."""
+    result = subprocess.run([os.path.join(SALT_MASTER_BIN, tool), "-c", SALT_MASTER_CONF, "--out", "json", *args],
+                            text=True, capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout)
+
+
+def node_converged(lab, host, live_restore):
+    """The node is as the formula wants it (lab settings): engine up, daemon.json and ip_forward restored."""
+    state = ssh(lab, host, "systemctl is-active docker; grep -c '\"10m\"' /etc/docker/daemon.json;"
+                           " sysctl -n net.ipv4.ip_forward; grep -c 'ip_forward = 1' /etc/sysctl.d/90-containerops.conf;"
+                           " docker info --format '{{.LiveRestoreEnabled}}'").stdout.split()
+    return state == ["active", "1", "1", "1", str(live_restore).lower()]
+
+
+def drift_node(lab, host, live_restore):
+    made = ssh(lab, host, NODE_DRIFT, timeout=30)
+    assert made.returncode == 0, made.stderr
+    assert not node_converged(lab, host, live_restore)
+
+
 # ---------------------------------------------------------------- ansible on the lab inventory
 
 def ansible(tool, *args, timeout=600):
@@ -160,6 +196,13 @@ def ansible(tool, *args, timeout=600):
            "ANSIBLE_NOCOLOR": "1"}
     return subprocess.run([os.path.join(os.path.dirname(sys.executable), tool), "-i", "inventories/lab", *args],
                           cwd=REPO, env=env, text=True, capture_output=True, timeout=timeout)
+
+
+def machines(state, names=None, inventory=()):
+    """Set lab machines of the desired fleet (all when names is None) to absent/poweredoff/poweredon,
+    whichever cloud they are in (tests/integration/playbooks/machines.yml)."""
+    extra = {"state": state, **({"machines": list(names)} if names is not None else {})}
+    return ansible("ansible-playbook", *inventory, "tests/integration/playbooks/machines.yml", "-e", json.dumps(extra))
 
 
 def unwrap_unsafe(obj):

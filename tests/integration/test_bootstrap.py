@@ -8,14 +8,19 @@ import time
 import pytest
 import yaml
 
-from labhelpers import REPO, ansible, ssh
+from labhelpers import REPO, ansible, salt_master, ssh
 
 FLEET = ("lab-vs-1", "lab-vs-2", "lab-vs-3", "lab-ecs-1", "lab-ecs-2", "lab-ecs-3")
 ADDRESS = {"lab-vs-1": "10.88.1.11", "lab-vs-2": "10.88.1.12", "lab-vs-3": "10.88.1.13",
            "lab-ecs-1": "10.88.16.11", "lab-ecs-2": "10.88.17.11", "lab-ecs-3": "10.88.32.11"}
 
 with open(f"{REPO}/inventories/lab/group_vars/fleet/salt.yml") as _f:
-    LIVE_RESTORE = yaml.safe_load(_f)["docker_live_restore"]
+    _FLEET_VARS = yaml.safe_load(_f)
+with open(f"{REPO}/inventories/lab/group_vars/fleet_vsphere.yml") as _f:
+    _VSPHERE_VARS = yaml.safe_load(_f)
+LIVE_RESTORE = _FLEET_VARS["docker_live_restore"]
+# The lab runs both Salt modes: the vSphere VMs with the salt-master, the ECS instances masterless.
+SALT_MODE = {host: (_VSPHERE_VARS if host.startswith("lab-vs-") else _FLEET_VARS)["salt_mode"] for host in FLEET}
 
 
 def recap(output):
@@ -54,9 +59,19 @@ def test_every_node_runs_docker_with_the_inventory_daemon_settings(bootstrapped,
         metrics = ssh(lab, ip, "exec 3<>/dev/tcp/127.0.0.1/9323 && printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3 "
                                "&& head -c 200 <&3")
         assert metrics.returncode == 0 and "200 OK" in metrics.stdout, f"{host}: {metrics.stdout} {metrics.stderr}"
+        salt_unit = {"master": "containerops-salt-minion", "masterless": "containerops-salt-highstate.timer"}
         enabled = ssh(lab, ip, "systemctl is-enabled docker; systemctl is-active docker "
-                               "containerops-salt-highstate.timer").stdout.split()
+                               f"{salt_unit[SALT_MODE[host]]}").stdout.split()
         assert enabled == ["enabled", "active", "active"], f"{host}: {enabled}"
+
+
+def test_both_salt_modes_in_one_fleet(bootstrapped):
+    assert set(SALT_MODE.values()) == {"master", "masterless"}
+    master_mode = sorted(host for host, mode in SALT_MODE.items() if mode == "master")
+    keys = salt_master("-L", tool="salt-key")
+    assert set(master_mode) <= set(keys["minions"]), keys
+    assert not set(keys["minions"]) & {h for h, mode in SALT_MODE.items() if mode == "masterless"}, keys
+    assert salt_master("-L", ",".join(master_mode), "test.ping") == {host: True for host in master_mode}
 
 
 def test_salt_is_the_pinned_version_in_its_own_virtualenv(bootstrapped, lab):

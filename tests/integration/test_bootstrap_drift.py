@@ -1,22 +1,23 @@
 """Salt keeps nodes converged without Ansible: drift on two extra nodes of our own (t-salt-1 masterless on
 vSphere, t-salt-2 with the salt-master on ECS) is put right by the masterless timer's service and by the
-master's highstate schedule. The master accepts exactly the master-mode minion's key. Destructive, so it
-runs on nodes of its own (never the shared fleet) that are removed afterwards, with the master stopped."""
+master's highstate schedule. The master accepts exactly the minions of inventory. Destructive, so it runs on
+nodes of its own (never the shared fleet) that are removed afterwards, with their keys and pillar gone from the
+master (and the master stopped when it was not running before). Drift on Swarm members: test_cluster.py."""
 import json
 import os
 import shutil
 import signal
+import subprocess
 import time
 
 import pytest
 import yaml
 
-from labhelpers import REPO, ansible, ssh, wait_until
+from labhelpers import (REPO, SALT_MASTER_CONF, ansible, drift_node, machines, node_converged, salt_master, ssh,
+                        wait_until)
 
 INVENTORY_DIR = os.path.join(REPO, ".lab", "salt-test-inventory")   # two levels below the repo, like inventories/lab
 MASTER_DIR = os.path.join(REPO, ".lab", "salt", "master")
-MASTER_CONF = os.path.join(MASTER_DIR, "etc", "salt")
-MASTER_BIN = os.path.join(REPO, ".lab", "salt", "master-venv", "bin")
 PIDFILE = os.path.join(MASTER_DIR, "var", "run", "salt-master.pid")
 NODES = {"t-salt-1": "10.88.1.150", "t-salt-2": "10.88.16.150"}
 OPS_KEY_COMMENT = "ops@containerops-test"
@@ -24,10 +25,11 @@ OPS_KEY_COMMENT = "ops@containerops-test"
 
 def extra_inventory(lab):
     # Standalone engines (never Swarm members): live-restore on, which swarm mode would refuse. Host
-    # variables, so they win over the lab's group_vars/fleet and never reach the shared fleet.
+    # variables, so they win over the lab's group_vars (which put vSphere VMs in master mode).
     return {"fleet": {"children": {
         "fleet_vsphere": {"hosts": {"t-salt-1": {
             "ansible_host": NODES["t-salt-1"], "platform_role": "worker", "docker_live_restore": True,
+            "salt_mode": "masterless",
             "platform_users": [{"name": "ops", "groups": ["docker"],
                                 "ssh_keys": [lab["ssh"]["public_key"].rsplit(" ", 1)[0] + " " + OPS_KEY_COMMENT]}]}}},
         "fleet_ecs": {"hosts": {"t-salt-2": {
@@ -35,31 +37,6 @@ def extra_inventory(lab):
             "docker_live_restore": True,
             "ecs_region": "cn-hangzhou", "ecs_vswitch_id": "vsw-bp1lab0hangzhouh00001",
             "ecs_security_group_ids": ["sg-bp1lab0hangzhou00001"]}}}}}}
-
-
-REMOVE = """
-- hosts: control
-  gather_facts: false
-  tasks:
-    - containerops.platform.vsphere_vm:
-        hostname: "{{ vsphere_hostname }}"
-        port: "{{ vsphere_port }}"
-        username: "{{ vsphere_username }}"
-        password: "{{ vsphere_password }}"
-        validate_certs: "{{ vsphere_validate_certs }}"
-        datacenter: "{{ vsphere_datacenter }}"
-        vms: [{name: t-salt-1}]
-        state: absent
-        force: true
-    - containerops.platform.ecs_instance:
-        access_key: "{{ ecs_access_key }}"
-        secret_key: "{{ ecs_secret_key }}"
-        endpoint: "{{ ecs_endpoint }}"
-        region: cn-hangzhou
-        instances: [{name: t-salt-2}]
-        state: absent
-        force: true
-"""
 
 
 def master_pid():
@@ -80,7 +57,7 @@ def master_processes():
                 cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "salt-master" in cmdline and MASTER_CONF in cmdline:
+        if "salt-master" in cmdline and SALT_MASTER_CONF in cmdline:
             found.append(int(pid))
     return found
 
@@ -92,6 +69,16 @@ def stop_master():
     wait_until(lambda: not master_processes(), 30, what="salt-master processes to exit")
 
 
+def forget_on_master(minion):
+    """What bootstrap.yml left on the controller for a minion that no longer exists."""
+    if master_pid():
+        salt_master("-d", minion, "-y", tool="salt-key")
+    for leftover in (f"srv/pillar/hosts/{minion}.sls", f"var/run/{minion}.pub"):
+        path = os.path.join(MASTER_DIR, leftover)
+        if os.path.exists(path):
+            os.remove(path)
+
+
 @pytest.fixture(scope="module")
 def salt_nodes(fleet, lab):
     shutil.rmtree(INVENTORY_DIR, ignore_errors=True)
@@ -100,6 +87,7 @@ def salt_nodes(fleet, lab):
     with open(hosts, "w") as f:
         yaml.safe_dump(extra_inventory(lab), f)
     master_existed = os.path.isdir(MASTER_DIR)
+    master_was_running = master_pid() is not None
     inv = ("-i", INVENTORY_DIR)
     try:
         made = ansible("ansible-playbook", *inv, "playbooks/provision.yml")
@@ -111,56 +99,28 @@ def salt_nodes(fleet, lab):
         assert boot.returncode == 0, boot.stdout[-6000:] + boot.stderr[-2000:]
         yield {"inv": inv, "boot": boot}
     finally:
-        stop_master()
+        removed = machines("absent", NODES, inventory=inv)
+        shutil.rmtree(INVENTORY_DIR, ignore_errors=True)
+        if master_was_running:
+            forget_on_master("t-salt-2")
+        else:
+            stop_master()
         if not master_existed:
             shutil.rmtree(MASTER_DIR, ignore_errors=True)
-        playbook = os.path.join(REPO, ".lab", "salt-test-remove.yml")
-        with open(playbook, "w") as f:
-            f.write(REMOVE)
-        removed = ansible("ansible-playbook", playbook)
-        os.remove(playbook)
-        shutil.rmtree(INVENTORY_DIR, ignore_errors=True)
         assert removed.returncode == 0, removed.stdout[-3000:]
 
 
-def salt_master(*args):
-    import subprocess
-    result = subprocess.run([os.path.join(MASTER_BIN, "salt"), "-c", MASTER_CONF, "--out", "json", *args],
-                            text=True, capture_output=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return json.loads(result.stdout)
+def fleet_master_minions():
+    """Fleet hosts of inventories/lab in master mode (their keys are on the master too)."""
+    listed = ansible("ansible", "fleet", "-m", "debug", "-a", "var=salt_mode", "-o")
+    return {line.split(" ", 1)[0] for line in listed.stdout.splitlines() if '"salt_mode": "master"' in line}
 
 
-def salt_keys():
-    import subprocess
-    result = subprocess.run([os.path.join(MASTER_BIN, "salt-key"), "-c", MASTER_CONF, "-L", "--out", "json"],
-                            text=True, capture_output=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-DRIFT = ("sed -i 's/\"10m\"/\"500m\"/' /etc/docker/daemon.json"
-         " && systemctl stop docker.service docker.socket"
-         " && mount -o remount,rw /proc/sys && sysctl -q -w net.ipv4.ip_forward=0"
-         " && echo 'net.ipv4.ip_forward = 0' > /etc/sysctl.d/90-containerops.conf")
-
-
-def converged(lab, ip):
-    state = ssh(lab, ip, "systemctl is-active docker; grep -c '\"10m\"' /etc/docker/daemon.json;"
-                         " sysctl -n net.ipv4.ip_forward; grep -c 'ip_forward = 1' /etc/sysctl.d/90-containerops.conf;"
-                         " docker info --format '{{.LiveRestoreEnabled}}'").stdout.split()
-    return state == ["active", "1", "1", "1", "true"]
-
-
-def drift(lab, ip):
-    made = ssh(lab, ip, DRIFT, timeout=30)
-    assert made.returncode == 0, made.stderr
-    assert not converged(lab, ip)
-
-
-def test_the_master_accepted_exactly_the_master_mode_minion(salt_nodes):
-    keys = salt_keys()
-    assert keys["minions"] == ["t-salt-2"], keys
+def test_the_master_accepted_exactly_the_master_mode_minions(salt_nodes):
+    keys = salt_master("-L", tool="salt-key")
+    # t-salt-2, and the lab fleet's master-mode VMs once they were bootstrapped; never a masterless node.
+    assert "t-salt-2" in keys["minions"] and "t-salt-1" not in keys["minions"], keys
+    assert set(keys["minions"]) <= fleet_master_minions() | {"t-salt-2"}, keys
     assert keys["minions_pre"] == [] and keys["minions_rejected"] == [], keys
     assert salt_master("t-salt-2", "test.ping") == {"t-salt-2": True}
     assert master_pid() in master_processes()
@@ -180,7 +140,6 @@ def test_platform_user_and_key_from_inventory(salt_nodes, lab):
     ip = NODES["t-salt-1"]
     assert "docker" in ssh(lab, ip, "id -nG ops").stdout.split()
     assert OPS_KEY_COMMENT in ssh(lab, ip, "cat /home/ops/.ssh/authorized_keys").stdout
-    import subprocess
     login = subprocess.run(["ssh", "-i", lab["ssh"]["private_key"], "-o", "StrictHostKeyChecking=no",
                             "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
                             f"ops@{ip}", "docker ps -q | wc -l"], text=True, capture_output=True, timeout=30)
@@ -189,21 +148,22 @@ def test_platform_user_and_key_from_inventory(salt_nodes, lab):
 
 def test_masterless_timer_service_restores_drift(salt_nodes, lab):
     ip = NODES["t-salt-1"]
-    drift(lab, ip)
+    drift_node(lab, ip, live_restore=True)
     # What the timer starts, started now instead of in up to 15 minutes; a oneshot: returns when done.
     run = ssh(lab, ip, "systemctl start containerops-salt-highstate.service", timeout=240)
     assert run.returncode == 0, run.stderr + ssh(lab, ip, "journalctl -u containerops-salt-highstate -n 40").stdout
-    assert converged(lab, ip)
+    assert node_converged(lab, ip, live_restore=True)
 
 
 def test_master_schedule_restores_drift(salt_nodes, lab):
     ip = NODES["t-salt-2"]
-    drift(lab, ip)
+    drift_node(lab, ip, live_restore=True)
     schedule = salt_master("t-salt-2", "schedule.list", "return_yaml=False")["t-salt-2"]
     assert schedule["containerops-highstate"]["function"] == "state.apply"
     started = salt_master("t-salt-2", "schedule.run_job", "containerops-highstate")
     assert started["t-salt-2"]["result"] is True, started
-    wait_until(lambda: converged(lab, ip), 180, interval=2, what="the scheduled highstate to restore t-salt-2")
+    wait_until(lambda: node_converged(lab, ip, live_restore=True), 180, interval=2,
+               what="the scheduled highstate to restore t-salt-2")
 
 
 def dockerd_pid(lab, ip):
@@ -231,7 +191,6 @@ def test_reloadable_setting_reloads_without_a_restart(salt_nodes, lab):
 
 def make_pki(directory, name, ip=None, ca=None, usage="serverAuth"):
     """A key and a certificate signed by `ca` (a (cert, key) pair), or a self-signed CA when ca is None."""
-    import subprocess
     key, cert = directory / f"{name}.key", directory / f"{name}.pem"
     if ca is None:
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
@@ -247,7 +206,6 @@ def make_pki(directory, name, ip=None, ca=None, usage="serverAuth"):
 
 
 def test_remote_api_accepts_only_clients_with_a_certificate_of_its_ca(salt_nodes, lab, tmp_path):
-    import subprocess
     ip = NODES["t-salt-1"]
     ca = make_pki(tmp_path, "ca")
     server = make_pki(tmp_path, "server", ip=ip, ca=ca)

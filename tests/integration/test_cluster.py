@@ -13,30 +13,13 @@ import time
 
 import pytest
 
-from labhelpers import REPO, ansible, ssh, wait_until
+from labhelpers import REPO, ansible, drift_node, machines, node_converged, salt_master, ssh, wait_until
 
 MANAGERS = {"lab-vs-1": "10.88.1.11", "lab-vs-2": "10.88.1.12", "lab-ecs-1": "10.88.16.11"}
 WORKERS = {"lab-vs-3": "10.88.1.13", "lab-ecs-2": "10.88.17.11", "lab-ecs-3": "10.88.32.11"}
 NODES = {**MANAGERS, **WORKERS}
 LEADER_IP = MANAGERS["lab-vs-1"]
 IMAGE = "containerops-lab/busybox:latest"
-
-VM_PLAY = """
-- hosts: control
-  gather_facts: false
-  tasks:
-    - containerops.platform.vsphere_vm:
-        hostname: "{{ vsphere_hostname }}"
-        port: "{{ vsphere_port }}"
-        username: "{{ vsphere_username }}"
-        password: "{{ vsphere_password }}"
-        validate_certs: "{{ vsphere_validate_certs }}"
-        datacenter: "{{ vsphere_datacenter }}"
-        name: lab-vs-2
-        state: %s
-        force: true
-"""
-
 
 def ok(result):
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
@@ -91,11 +74,8 @@ def assert_healthy(lab, ip=LEADER_IP):
 
 
 def engines(*limit):
-    """Docker engines on the nodes: the Salt bootstrap when it has landed, else the test stand-in."""
-    committed = subprocess.run(["git", "ls-files", "--error-unmatch", "playbooks/bootstrap.yml"], cwd=REPO,
-                               capture_output=True).returncode == 0
-    playbook = "playbooks/bootstrap.yml" if committed else "tests/integration/playbooks/engine_for_tests.yml"
-    return ok(ansible("ansible-playbook", playbook, *(("--limit", ",".join(limit)) if limit else ())))
+    """Docker engines on the nodes, from the Salt bootstrap."""
+    return ok(ansible("ansible-playbook", "playbooks/bootstrap.yml", *(("--limit", ",".join(limit)) if limit else ())))
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +112,66 @@ def test_fresh_engines_to_healthy_swarm_and_rerun_changes_nothing(swarm):
     for token in tokens:
         assert token not in first.stdout + second.stdout
     print(f"\ncluster.yml: first run {formed:.1f}s, idempotent re-run {rerun:.1f}s")
+
+
+def load_test_image(lab, *ips):
+    """The lab's busybox image on nodes (they pull from nowhere): docker save | ssh docker load."""
+    for ip in ips:
+        subprocess.run(f"docker save {IMAGE} | ssh -i {lab['ssh']['private_key']} -o StrictHostKeyChecking=no "
+                       f"-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR root@{ip} docker load",
+                       shell=True, check=True, capture_output=True)
+
+
+def test_salt_restores_drift_on_swarm_members_and_the_swarm_is_healthy_after(swarm):
+    """Hand-made drift on a manager in Salt master mode (lab-vs-2) and a masterless worker (lab-ecs-2):
+    daemon.json edited, engine stopped, ip_forward off. Salt alone puts both right (the master's highstate
+    schedule, the timer's service), and then the swarm is whole: every node ready, the manager reachable,
+    a task running on each of the two, and cluster.yml finds nothing to change."""
+    lab = swarm
+    manager, worker = "lab-vs-2", "lab-ecs-2"
+    assert salt_master(manager, "test.ping") == {manager: True}
+    for host in (manager, worker):
+        drift_node(lab, NODES[host], live_restore=False)
+
+    def seen_as(host):
+        return next(n[1] for n in nodes(lab) if n[0] == host)
+    # The swarm notices: both nodes go down (node heartbeats stop with the engine).
+    wait_until(lambda: seen_as(manager) == "down" and seen_as(worker) == "down", 90, interval=2,
+               what=f"{manager} and {worker} down in the swarm")
+
+    # No Ansible from here on: the master runs its highstate schedule job on the manager, the worker's
+    # timer service runs (what the timer starts, started now rather than within 15 minutes).
+    started = salt_master(manager, "schedule.run_job", "containerops-highstate")
+    assert started[manager]["result"] is True, started
+    run = ssh(lab, NODES[worker], "systemctl start containerops-salt-highstate.service", timeout=240)
+    assert run.returncode == 0, run.stderr
+    for host in (manager, worker):
+        wait_until(lambda: node_converged(lab, NODES[host], live_restore=False), 180, interval=2,
+                   what=f"Salt to restore {host}")
+
+    wait_until(lambda: seen_as(manager) == "ready" and seen_as(worker) == "ready", 90, interval=2,
+               what="both nodes ready again")
+    assert_healthy(lab)
+    assert sh(lab, LEADER_IP, f"docker node inspect {manager} --format '{{{{.ManagerStatus.Reachability}}}}'") \
+        == "reachable"
+    assert_healthy(lab, NODES[manager])    # and the manager itself answers for the cluster again
+
+    load_test_image(lab, NODES[manager], NODES[worker])
+    sh(lab, LEADER_IP, f"docker node update --label-add drifttest=yes {manager} >/dev/null && "
+                       f"docker node update --label-add drifttest=yes {worker} >/dev/null && "
+                       f"docker service create -d --name drifttest --mode global --no-resolve-image "
+                       f"--constraint node.labels.drifttest==yes {IMAGE} sleep 3600 >/dev/null")
+    try:
+        def running():
+            return sorted(sh(lab, LEADER_IP, "docker service ps drifttest --filter desired-state=running "
+                                             "--format '{{.Node}} {{.CurrentState}}'").splitlines())
+        wait_until(lambda: [r.split()[:2] for r in running()] == sorted([[manager, "Running"], [worker, "Running"]]),
+                   60, what="a drifttest task running on both restored nodes")
+    finally:
+        sh(lab, LEADER_IP, f"docker service rm drifttest >/dev/null; docker node update --label-rm drifttest "
+                           f"{manager} >/dev/null; docker node update --label-rm drifttest {worker} >/dev/null")
+    again = ok(cluster())
+    assert set(recap_changed(again.stdout).values()) == {0}, again.stdout[-4000:]
 
 
 def test_bad_input_fails_clearly_and_leaves_the_cluster_untouched(swarm, tmp_path):
@@ -172,10 +212,7 @@ def inventory_without(tmp_path, host):
 
 def test_node_removed_from_inventory_is_drained_and_removed(swarm, tmp_path):
     lab = swarm
-    for ip in (WORKERS["lab-ecs-3"], WORKERS["lab-vs-3"]):
-        subprocess.run(f"docker save {IMAGE} | ssh -i {lab['ssh']['private_key']} -o StrictHostKeyChecking=no "
-                       f"-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR root@{ip} docker load",
-                       shell=True, check=True, capture_output=True)
+    load_test_image(lab, WORKERS["lab-ecs-3"], WORKERS["lab-vs-3"])
     sh(lab, LEADER_IP, "docker node update --label-add swarmtest=yes lab-ecs-3 >/dev/null && "
                        f"docker service create -d --name swarmtest --no-resolve-image --endpoint-mode dnsrr "
                        f"--constraint node.labels.swarmtest==yes {IMAGE} sleep 3600 >/dev/null")
@@ -187,10 +224,18 @@ def test_node_removed_from_inventory_is_drained_and_removed(swarm, tmp_path):
     sh(lab, LEADER_IP, "docker node update --label-add swarmtest=yes lab-vs-3")
 
     env = {**os.environ, "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    removed = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i",
-                              inventory_without(tmp_path, "lab-ecs-3"), "playbooks/cluster.yml"],
-                             cwd=REPO, env=env, text=True, capture_output=True, timeout=600)
-    ok(removed)
+    without = inventory_without(tmp_path, "lab-ecs-3")
+
+    def cluster_without(*args):
+        return subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", without,
+                               "playbooks/cluster.yml", *args],
+                              cwd=REPO, env=env, text=True, capture_output=True, timeout=600)
+    # A --limit run sees only part of inventory: it must not take the rest for departed nodes.
+    ok(cluster_without("--limit", ",".join(h for h in NODES if h != "lab-ecs-3")))
+    assert ("lab-ecs-3", "ready") in [n[:2] for n in nodes(lab)]
+    assert running_on().startswith("lab-ecs-3 Running"), running_on()
+
+    ok(cluster_without())
     assert "lab-ecs-3" not in [n[0] for n in nodes(lab)]
     assert running_on().startswith("lab-vs-3 Running"), running_on()
     sh(lab, LEADER_IP, "docker service rm swarmtest >/dev/null")
@@ -199,11 +244,9 @@ def test_node_removed_from_inventory_is_drained_and_removed(swarm, tmp_path):
     assert_healthy(lab)
 
 
-def test_killed_manager_keeps_quorum_and_recreated_node_heals(swarm, tmp_path):
+def test_killed_manager_keeps_quorum_and_recreated_node_heals(swarm):
     lab = swarm
-    play = tmp_path / "vm.yml"
-    play.write_text(VM_PLAY % "poweredoff")
-    ok(ansible("ansible-playbook", str(play)))
+    ok(machines("poweredoff", ["lab-vs-2"]))
     wait_until(lambda: ("lab-vs-2", "down", "manager") in [n[:3] for n in nodes(lab)], 60, interval=2,
                what="lab-vs-2 down")
     # quorum: both other managers still run the cluster
@@ -215,8 +258,7 @@ def test_killed_manager_keeps_quorum_and_recreated_node_heals(swarm, tmp_path):
     assert "unreachable over SSH: lab-vs-2" in msg
     assert spec_snapshot(lab) == before
 
-    play.write_text(VM_PLAY % "absent")
-    ok(ansible("ansible-playbook", str(play)))
+    ok(machines("absent", ["lab-vs-2"]))
     ok(ansible("ansible-playbook", "playbooks/provision.yml"))
     engines("lab-vs-2")
     ok(cluster())

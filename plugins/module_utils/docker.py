@@ -34,6 +34,8 @@ SDK_MISSING_MSG = ("the Docker SDK for Python is missing on this node (%s): inst
                    "role does this)")
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+# argument_spec entry of the modules' docker_host option (doc fragment containerops.platform.docker)
+DOCKER_HOST_ARG = dict(type="str", default=DEFAULT_DOCKER_HOST)
 
 # Task states in which a task still occupies its node (swarmkit api/types.proto).
 ACTIVE_TASK_STATES = frozenset(["new", "pending", "assigned", "accepted", "preparing", "ready",
@@ -71,6 +73,10 @@ class DockerEngine(object):
     def node(self, node_id):
         return self._call("inspect Swarm node %s" % node_id, self.api.inspect_node, node_id)
 
+    def swarm(self):
+        """The swarm object (spec, version); only a manager can read it."""
+        return self._call("inspect the swarm (run this on a manager)", self.api.inspect_swarm)
+
     def node_tasks(self, node_id):
         return self._call("list the tasks of node %s" % node_id, self.api.tasks,
                           filters={"node": node_id})
@@ -78,18 +84,32 @@ class DockerEngine(object):
     # ------------------------------------------------------------ writes
     def update_node(self, node_id, change):
         """Apply change(spec) to the node's spec; retried when another writer got there first."""
+        self._read_modify_write("update Swarm node %s" % node_id, lambda: self.node(node_id),
+                                lambda version, spec: self.api.update_node(node_id, version, spec), change)
+
+    def update_swarm(self, change, rotate_unlock_key=False):
+        """Apply change(spec) to the whole current swarm spec, so settings nobody asked to change keep
+        their values (community.docker.docker_swarm sends only the options it was given)."""
+        self._read_modify_write(
+            "update the swarm", self.swarm,
+            lambda version, spec: self.api.update_swarm(version, swarm_spec=spec,
+                                                        rotate_manager_unlock_key=rotate_unlock_key),
+            change)
+
+    def _read_modify_write(self, what, read, write, change):
+        # Swarm objects carry a version; a write at an old version fails "update out of sequence".
         for attempt in range(self.retries):
-            current = self.node(node_id)
+            current = read()
             spec = dict(current.get("Spec") or {})
             change(spec)
             try:
-                self.api.update_node(node_id, current["Version"]["Index"], spec)
+                write(current["Version"]["Index"], spec)
                 return
             except APIError as exc:
                 if "update out of sequence" in str(exc) and attempt + 1 < self.retries:
                     time.sleep(0.2 * (attempt + 1))
                     continue
-                raise EngineError("cannot update Swarm node %s: %s" % (node_id, exc))
+                raise EngineError("cannot %s: %s" % (what, getattr(exc, "explanation", None) or exc))
 
     def remove_node(self, node_id, force=True):
         self._call("remove Swarm node %s" % node_id, self.api.remove_node, node_id, force=force)

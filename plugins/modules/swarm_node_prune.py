@@ -33,8 +33,8 @@ attributes:
   diff_mode:
     support: full
     description: The node list (id, hostname) before and after.
-requirements:
-  - Docker SDK for Python on the node (Debian package C(python3-docker))
+extends_documentation_fragment:
+  - containerops.platform.docker
 options:
   keep:
     description:
@@ -61,10 +61,6 @@ options:
     description: Seconds to wait for a drained node's tasks to be gone before failing.
     type: int
     default: 180
-  docker_host:
-    description: Engine to talk to.
-    type: str
-    default: unix:///var/run/docker.sock
 """
 
 EXAMPLES = r"""
@@ -102,7 +98,7 @@ foreign:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.containerops.platform.plugins.module_utils.docker import (
-    DockerEngine, EngineError, active_tasks, node_summary, plan_node_prune)
+    DOCKER_HOST_ARG, DockerEngine, EngineError, active_tasks, node_summary, plan_node_prune)
 
 
 def demote(spec):
@@ -121,7 +117,7 @@ def main():
             remove_departed=dict(type="bool", default=True),
             remove_unmanaged=dict(type="bool", default=False),
             drain_timeout=dict(type="int", default=180),
-            docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
+            docker_host=DOCKER_HOST_ARG,
         ),
         supports_check_mode=True,
     )

@@ -23,18 +23,14 @@ attributes:
     description: Reports whether the engine would be unlocked.
   diff_mode:
     support: none
-requirements:
-  - Docker SDK for Python on the node (Debian package C(python3-docker))
+extends_documentation_fragment:
+  - containerops.platform.docker
 options:
   key:
     description: The swarm's unlock key (C(SWMKEY-1-...)). Never logged.
     type: str
     required: true
     no_log: true
-  docker_host:
-    description: Engine to talk to.
-    type: str
-    default: unix:///var/run/docker.sock
 """
 
 EXAMPLES = r"""
@@ -52,14 +48,14 @@ state:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.containerops.platform.plugins.module_utils.docker import DockerEngine, EngineError
+from ansible_collections.containerops.platform.plugins.module_utils.docker import DOCKER_HOST_ARG, DockerEngine, EngineError
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             key=dict(type="str", required=True, no_log=True),
-            docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
+            docker_host=DOCKER_HOST_ARG,
         ),
         supports_check_mode=True,
     )

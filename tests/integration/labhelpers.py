@@ -168,8 +168,9 @@ NODE_DRIFT = ("sed -i 's/\"10m\"/\"500m\"/' /etc/docker/daemon.json"
 
 def salt_master(*args, tool="salt"):
     """Run a salt-master CLI (salt, salt-key) of the lab master; its JSON output."""
-    result = subprocess.run([os.path.join(SALT_MASTER_BIN, tool), "-c", SALT_MASTER_CONF, "--out", "json", *args],
-                            text=True, capture_output=True, timeout=120)
+    static = ["--static"] if tool == "salt" else []    # one JSON document for all minions
+    result = subprocess.run([os.path.join(SALT_MASTER_BIN, tool), "-c", SALT_MASTER_CONF, "--out", "json",
+                             *static, *args], text=True, capture_output=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout)
 

@@ -13,8 +13,8 @@ import time
 import pytest
 import yaml
 
-from labhelpers import (REPO, SALT_MASTER_CONF, ansible, drift_node, machines, node_converged, salt_master, ssh,
-                        wait_until)
+from labhelpers import (REPO, SALT_MASTER_BIN, SALT_MASTER_CONF, ansible, drift_node, machines, node_converged,
+                        salt_master, ssh, wait_until)
 
 INVENTORY_DIR = os.path.join(REPO, ".lab", "salt-test-inventory")   # two levels below the repo, like inventories/lab
 MASTER_DIR = os.path.join(REPO, ".lab", "salt", "master")
@@ -72,7 +72,9 @@ def stop_master():
 def forget_on_master(minion):
     """What bootstrap.yml left on the controller for a minion that no longer exists."""
     if master_pid():
-        salt_master("-d", minion, "-y", tool="salt-key")
+        deleted = subprocess.run([os.path.join(SALT_MASTER_BIN, "salt-key"), "-c", SALT_MASTER_CONF, "-y",
+                                  "-d", minion], text=True, capture_output=True, timeout=60)
+        assert deleted.returncode == 0, deleted.stdout + deleted.stderr
     for leftover in (f"srv/pillar/hosts/{minion}.sls", f"var/run/{minion}.pub"):
         path = os.path.join(MASTER_DIR, leftover)
         if os.path.exists(path):

@@ -94,6 +94,11 @@ def swarm(lab, fleet):
 
 def test_fresh_engines_to_healthy_swarm_and_rerun_changes_nothing(swarm):
     lab = swarm
+    if not any(swarm_state(lab, ip) == "active" for ip in NODES.values()):
+        # --check on engines without a swarm (every fresh lab, so every CI run) reports and forms nothing.
+        checked = ok(cluster("--check"))
+        assert sum(recap_changed(checked.stdout).values()) > 0, checked.stdout[-3000:]   # the init it would do
+        assert {swarm_state(lab, ip) for ip in NODES.values()} == {"inactive"}
     t0 = time.monotonic()
     first = ok(cluster())
     formed = time.monotonic() - t0
@@ -266,22 +271,42 @@ def test_killed_manager_keeps_quorum_and_recreated_node_heals(swarm):
     assert_healthy(lab, MANAGERS["lab-vs-2"])
 
 
-def test_autolock_key_kept_on_controller_and_manager_unlocked_after_restart(swarm):
+def test_autolock_key_kept_rotated_and_used_after_restart_other_settings_kept(swarm):
     lab = swarm
     key_file = os.path.join(REPO, ".lab", "swarm", "unlock-key")
-    locked = ok(cluster("-e", "swarm_autolock=true"))
-    assert oct(os.stat(key_file).st_mode & 0o777) == "0o600"
-    with open(key_file) as f:
-        key = f.read().strip()
-    assert key.startswith("SWMKEY-1-") and key not in locked.stdout
-    assert sh(lab, LEADER_IP, "docker swarm unlock-key -q") == key
-    ip = MANAGERS["lab-ecs-1"]
-    sh(lab, ip, "systemctl restart docker")
-    wait_until(lambda: swarm_state(lab, ip) == "locked", 60, what="lab-ecs-1 locked after restart")
-    unlocked = ok(cluster("-e", "swarm_autolock=true"))
-    assert key not in unlocked.stdout
-    assert swarm_state(lab, ip) == "active"
-    assert_healthy(lab, ip)
-    ok(cluster())
-    assert sh(lab, LEADER_IP, "docker info --format '{{.Swarm.Cluster.Spec.EncryptionConfig.AutoLockManagers}}'") == "false"
-    assert not os.path.exists(key_file)
+
+    def history_limit():
+        return sh(lab, LEADER_IP, "docker info --format '{{.Swarm.Cluster.Spec.Orchestration.TaskHistoryRetentionLimit}}'")
+    default_limit = history_limit()
+    sh(lab, LEADER_IP, "docker swarm update --task-history-limit 7 >/dev/null")   # a setting made by hand
+    try:
+        locked = ok(cluster("-e", "swarm_autolock=true"))
+        assert oct(os.stat(key_file).st_mode & 0o777) == "0o600"
+        with open(key_file) as f:
+            key = f.read().strip()
+        assert key.startswith("SWMKEY-1-") and key not in locked.stdout
+        assert sh(lab, LEADER_IP, "docker swarm unlock-key -q") == key
+
+        rotated = ok(cluster("-e", "swarm_autolock=true", "-e", "swarm_unlock_key_rotate=true"))
+        with open(key_file) as f:
+            new_key = f.read().strip()
+        assert new_key != key and new_key == sh(lab, LEADER_IP, "docker swarm unlock-key -q")
+        assert new_key not in rotated.stdout and key not in rotated.stdout
+
+        # A manager restarted after the rotation comes back locked; the role unlocks it with the stored key.
+        ip = MANAGERS["lab-ecs-1"]
+        sh(lab, ip, "systemctl restart docker")
+        wait_until(lambda: swarm_state(lab, ip) == "locked", 60, what="lab-ecs-1 locked after restart")
+        unlocked = ok(cluster("-e", "swarm_autolock=true"))
+        assert new_key not in unlocked.stdout
+        assert swarm_state(lab, ip) == "active"
+        assert_healthy(lab, ip)
+
+        ok(cluster())
+        assert sh(lab, LEADER_IP, "docker info --format '{{.Swarm.Cluster.Spec.EncryptionConfig.AutoLockManagers}}'") \
+            == "false"
+        assert not os.path.exists(key_file)
+        # Turning autolock on and off, and rotating, kept what was set by hand.
+        assert history_limit() == "7"
+    finally:
+        sh(lab, LEADER_IP, f"docker swarm update --task-history-limit {default_limit} >/dev/null")

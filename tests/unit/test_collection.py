@@ -1,4 +1,5 @@
 """The repository is an installable collection, found from a plain clone; no lab inside the tarball."""
+import json
 import os
 import subprocess
 import sys
@@ -48,3 +49,24 @@ def test_python_requirements_are_pinned():
                 line = line.split("#")[0].strip()
                 if line and not line.startswith("-r"):
                     assert "==" in line, f"{name}: '{line}' must be pinned with =="
+
+
+def test_every_plugin_documents_itself_in_ansible_doc():
+    """ansible-doc renders each module, inventory plugin, filter and role entry point of the collection."""
+    kinds = {"module": "modules", "inventory": "inventory", "filter": "filter"}
+    for kind, folder in kinds.items():
+        names = sorted({os.path.splitext(n)[0] for n in os.listdir(os.path.join(REPO, "plugins", folder))
+                        if n.endswith((".py", ".yml")) and n != "fleet.py"})
+        assert names, folder
+        result = ansible("ansible-doc", "-t", kind, "--json", *(f"containerops.platform.{n}" for n in names))
+        assert result.returncode == 0, result.stderr
+        docs = json.loads(result.stdout)
+        for name in names:
+            doc = docs[f"containerops.platform.{name}"]["doc"]
+            assert doc["short_description"] and doc.get("description"), f"{kind} {name}"
+            for option, spec in (doc.get("options") or {}).items():
+                assert spec.get("description"), f"{kind} {name}: option {option} has no description"
+    roles = ansible("ansible-doc", "-t", "role", "--json", "containerops.platform.swarm",
+                    "containerops.platform.salt_bootstrap")
+    assert roles.returncode == 0, roles.stderr
+    assert set(json.loads(roles.stdout)) == {"containerops.platform.swarm", "containerops.platform.salt_bootstrap"}

@@ -110,3 +110,18 @@ def test_good_custom_labels_are_merged(tmp_path):
 def test_unknown_platform_role_fails(tmp_path):
     rc, out = run(tmp_path, fleet(ecs2={"platform_role": "db"}))
     assert rc != 0 and "platform_role is 'db'" in out
+
+
+@pytest.mark.parametrize("extra, why", [
+    ({}, "swarm_autolock is false"),
+    ({"swarm_autolock": True, "swarm_unlock_key": "SWMKEY-1-from-a-vault"}, "swarm_unlock_key is set"),
+])
+def test_key_rotation_without_a_key_the_role_keeps_fails(tmp_path, extra, why):
+    rc, out = run(tmp_path, fleet(), ["-e", json.dumps({"swarm_unlock_key_rotate": True, **extra})])
+    assert rc != 0 and "swarm_unlock_key_rotate=true needs swarm_autolock=true" in out and why in out, out
+    assert "SWMKEY-1-from-a-vault" not in out
+
+
+def test_key_rotation_with_autolock_and_the_key_file_passes(tmp_path):
+    rc, out = run(tmp_path, fleet(), ["-e", json.dumps({"swarm_unlock_key_rotate": True, "swarm_autolock": True})])
+    assert rc == 0, out

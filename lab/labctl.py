@@ -364,6 +364,21 @@ def remove_volumes(names):
         raise SystemExit(f"lab: volumes still present: {' '.join(sorted(left))}")
 
 
+def salt_master_processes():
+    """PIDs of the lab's salt-master and its workers (their command line names its config dir)."""
+    conf = path("salt", "master", "etc", "salt")
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "salt-master" in cmdline and conf in cmdline and alive(int(pid)):
+            found.append(int(pid))
+    return found
+
+
 def stop_salt_master():
     """The salt-master bootstrap.yml starts in master mode (inventories/lab runs it as a
     plain process with its pidfile under .lab/salt/master)."""
@@ -372,11 +387,18 @@ def stop_salt_master():
         with open(pidfile) as f:
             pid = int(f.read().strip())
     except (OSError, ValueError):
-        return
-    if alive(pid):
-        terminate(pid)
+        pid = None
+    stopped = False
+    if pid and alive(pid):
+        terminate(pid)    # the master stops its workers and removes its pidfile itself
+        stopped = True
+    for leftover in salt_master_processes():    # workers of a master that died or was killed
+        terminate(leftover)
+        stopped = True
+    if stopped:
         log("salt-master stopped")
-    os.remove(pidfile)
+    if os.path.exists(pidfile):
+        os.remove(pidfile)
 
 
 def down(args):
@@ -390,7 +412,9 @@ def down(args):
         svc.stop()
     stop_salt_master()
     remove_lab_containers()
-    remove_volumes(volumes)
+    # ... and the labelled ones (lab/vcsim/bin/docker labels vcsim's), should a crashed
+    # `down` have lost track of them.
+    remove_volumes(volumes | set(docker("volume", "ls", "-q", "--filter", f"label={LABEL}").stdout.split()))
     if docker("network", "inspect", NETWORK, check=False).returncode == 0:
         docker("network", "rm", NETWORK)
         log(f"network {NETWORK} removed")

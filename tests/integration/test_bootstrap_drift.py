@@ -180,15 +180,28 @@ def test_second_run_in_both_modes_changes_nothing(salt_nodes):
         assert " changed=0 " in line and " failed=0 " in line, line
 
 
+def pause_highstate_timer(lab, ip):
+    """Stop the masterless timer and wait out a run it started: a scheduled run between the play's
+    pillar copy and its highstate would apply the change first, and the play would report none.
+    The play starts the timer again at its end."""
+    stopped = ssh(lab, ip, "systemctl stop containerops-salt-highstate.timer && "
+                           "while systemctl is-active -q containerops-salt-highstate.service; do sleep 1; done",
+                  timeout=240)
+    assert stopped.returncode == 0, stopped.stderr
+
+
 def test_reloadable_setting_reloads_without_a_restart(salt_nodes, lab):
     ip = NODES["t-salt-1"]
+    pause_highstate_timer(lab, ip)
     before = dockerd_pid(lab, ip)
     mirror = ansible("ansible-playbook", *salt_nodes["inv"], "playbooks/bootstrap.yml", "--limit", "t-salt-1",
                      "-e", '{"docker_registry_mirrors": ["https://mirror.lab.invalid"]}')
     assert mirror.returncode == 0, mirror.stdout[-3000:]
-    assert "containerops-docker-engine-service-reloaded-on-config-change" in mirror.stdout
+    report = mirror.stdout[mirror.stdout.find("Highstate - report"):][:3000]
+    assert "containerops-docker-engine-service-reloaded-on-config-change" in mirror.stdout, report
     assert dockerd_pid(lab, ip) == before, "a registry mirror change must reload dockerd, not restart it"
     assert "https://mirror.lab.invalid/" in ssh(lab, ip, "docker info --format '{{json .RegistryConfig.Mirrors}}'").stdout
+    assert ssh(lab, ip, "systemctl is-active containerops-salt-highstate.timer").stdout.strip() == "active"
 
 
 def make_pki(directory, name, ip=None, ca=None, usage="serverAuth"):
@@ -242,3 +255,25 @@ def test_remote_api_accepts_only_clients_with_a_certificate_of_its_ca(salt_nodes
     assert docker().returncode != 0                                                      # plain HTTP
     # The local socket keeps working next to the TCP listener (fd:// stays in daemon.json's hosts).
     assert ssh(lab, ip, "docker info --format '{{.ServerVersion}}'").returncode == 0
+
+
+def test_bootstrap_forgets_a_master_mode_minion_that_left_inventory(salt_nodes, lab):
+    # t-salt-2 lives in the salt-test inventory only: runs on inventories/lab alone see it as departed.
+    pillar = os.path.join(MASTER_DIR, "srv", "pillar", "hosts", "t-salt-2.sls")
+    limited = ansible("ansible-playbook", "playbooks/bootstrap.yml", "--limit", "lab-vs-1")
+    assert limited.returncode == 0, limited.stdout[-3000:]
+    assert "t-salt-2" in salt_master("-L", tool="salt-key")["minions"], "a --limit run must not forget anyone"
+
+    checked = ansible("ansible-playbook", "playbooks/bootstrap.yml", "--check")
+    assert checked.returncode == 0, checked.stdout[-3000:]
+    assert "would forget t-salt-2" in checked.stdout
+    assert "t-salt-2" in salt_master("-L", tool="salt-key")["minions"] and os.path.exists(pillar)
+
+    forgot = ansible("ansible-playbook", "playbooks/bootstrap.yml")
+    assert forgot.returncode == 0, forgot.stdout[-3000:]
+    assert "forgot t-salt-2: not a master-mode host of the inventory any more" in forgot.stdout
+    keys = salt_master("-L", tool="salt-key")
+    # The machine still runs its minion, which may present its key again: pending, never accepted.
+    assert "t-salt-2" not in keys["minions"], keys
+    assert set(keys["minions"]) == fleet_master_minions(), keys     # the fleet's minions stay
+    assert not os.path.exists(pillar)

@@ -7,6 +7,8 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "lab"))
+from labctl import salt_master_processes  # noqa: E402,F401  (the lab's own lookup of its salt-master)
 LABCTL = [sys.executable, os.path.join(REPO, "lab", "labctl.py")]
 LAB_JSON = os.path.join(REPO, ".lab", "lab.json")
 

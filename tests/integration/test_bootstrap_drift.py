@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from labhelpers import (REPO, SALT_MASTER_BIN, SALT_MASTER_CONF, ansible, drift_node, machines, node_converged,
-                        salt_master, ssh, wait_until)
+                        salt_master, salt_master_processes, ssh, wait_until)
 
 INVENTORY_DIR = os.path.join(REPO, ".lab", "salt-test-inventory")   # two levels below the repo, like inventories/lab
 MASTER_DIR = os.path.join(REPO, ".lab", "salt", "master")
@@ -49,24 +49,11 @@ def master_pid():
         return None
 
 
-def master_processes():
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "salt-master" in cmdline and SALT_MASTER_CONF in cmdline:
-            found.append(int(pid))
-    return found
-
-
 def stop_master():
     pid = master_pid()
     if pid:
         os.kill(pid, signal.SIGTERM)
-    wait_until(lambda: not master_processes(), 30, what="salt-master processes to exit")
+    wait_until(lambda: not salt_master_processes(), 30, what="salt-master processes to exit")
 
 
 def forget_on_master(minion):
@@ -125,7 +112,7 @@ def test_the_master_accepted_exactly_the_master_mode_minions(salt_nodes):
     assert set(keys["minions"]) <= fleet_master_minions() | {"t-salt-2"}, keys
     assert keys["minions_pre"] == [] and keys["minions_rejected"] == [], keys
     assert salt_master("t-salt-2", "test.ping") == {"t-salt-2": True}
-    assert master_pid() in master_processes()
+    assert master_pid() in salt_master_processes()
 
 
 def test_modes_run_what_they_should(salt_nodes, lab):
@@ -260,6 +247,7 @@ def test_remote_api_accepts_only_clients_with_a_certificate_of_its_ca(salt_nodes
 def test_bootstrap_forgets_a_master_mode_minion_that_left_inventory(salt_nodes, lab):
     # t-salt-2 lives in the salt-test inventory only: runs on inventories/lab alone see it as departed.
     pillar = os.path.join(MASTER_DIR, "srv", "pillar", "hosts", "t-salt-2.sls")
+    # Runs after test_bootstrap.py: the --check run below needs the fleet bootstrapped (python3-apt, Salt).
     limited = ansible("ansible-playbook", "playbooks/bootstrap.yml", "--limit", "lab-vs-1")
     assert limited.returncode == 0, limited.stdout[-3000:]
     assert "t-salt-2" in salt_master("-L", tool="salt-key")["minions"], "a --limit run must not forget anyone"

@@ -2,13 +2,14 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "lab"))
-from labctl import salt_master_processes  # noqa: E402,F401  (the lab's own lookup of its salt-master)
+from labctl import salt_master_processes, stop_salt_master  # noqa: E402,F401  (the lab's own salt-master handling)
 LABCTL = [sys.executable, os.path.join(REPO, "lab", "labctl.py")]
 LAB_JSON = os.path.join(REPO, ".lab", "lab.json")
 
@@ -193,12 +194,18 @@ def drift_node(lab, host, live_restore):
 
 # ---------------------------------------------------------------- ansible on the lab inventory
 
-def ansible(tool, *args, timeout=600):
-    """Run an Ansible command-line tool from the venv against the lab inventory."""
+def ansible(tool, *args, timeout=600, inventory="inventories/lab"):
+    """Run an Ansible command-line tool from the venv against the lab inventory (or another one)."""
     env = {**os.environ, "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0",
            "ANSIBLE_NOCOLOR": "1"}
-    return subprocess.run([os.path.join(os.path.dirname(sys.executable), tool), "-i", "inventories/lab", *args],
+    return subprocess.run([os.path.join(os.path.dirname(sys.executable), tool), "-i", inventory, *args],
                           cwd=REPO, env=env, text=True, capture_output=True, timeout=timeout)
+
+
+def recap(output):
+    """{host: {'ok': n, 'changed': n, 'failed': n, ...}} from a PLAY RECAP."""
+    rows = re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, re.M)
+    return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)} for host, counts in rows}
 
 
 def machines(state, names=None, inventory=()):

@@ -8,7 +8,7 @@ import time
 import pytest
 import yaml
 
-from labhelpers import REPO, ansible, salt_master, ssh
+from labhelpers import REPO, ansible, recap, salt_master, ssh
 
 FLEET = ("lab-vs-1", "lab-vs-2", "lab-vs-3", "lab-ecs-1", "lab-ecs-2", "lab-ecs-3")
 ADDRESS = {"lab-vs-1": "10.88.1.11", "lab-vs-2": "10.88.1.12", "lab-vs-3": "10.88.1.13",
@@ -21,12 +21,6 @@ with open(f"{REPO}/inventories/lab/group_vars/fleet_vsphere.yml") as _f:
 LIVE_RESTORE = _FLEET_VARS["docker_live_restore"]
 # The lab runs both Salt modes: the vSphere VMs with the salt-master, the ECS instances masterless.
 SALT_MODE = {host: (_VSPHERE_VARS if host.startswith("lab-vs-") else _FLEET_VARS)["salt_mode"] for host in FLEET}
-
-
-def recap(output):
-    """{host: {'ok': n, 'changed': n, 'failed': n, ...}} from a PLAY RECAP."""
-    rows = re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, re.M)
-    return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)} for host, counts in rows}
 
 
 @pytest.fixture(scope="module")

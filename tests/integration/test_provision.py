@@ -1,13 +1,7 @@
 """provision.yml makes the inventory's fleet exist; afterwards Ansible reaches all six nodes through the plugins."""
 import re
 
-from labhelpers import ansible, inventory_list
-
-
-def recap(output):
-    """{host: {'ok': n, 'changed': n, 'failed': n, ...}} from a PLAY RECAP."""
-    rows = re.findall(r"^(\S+)\s+:\s+(.*)$", output, re.M)
-    return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)} for host, counts in rows}
+from labhelpers import ansible, inventory_list, recap
 
 
 def test_second_run_changes_nothing(fleet):

@@ -113,3 +113,13 @@ def test_container_nodes_never_write_kernel_global_sysctls_or_load_modules():
 def test_pillar_top_gives_each_minion_only_its_own_file():
     top = read(os.path.join(REPO, "salt", "pillar", "top.sls"))
     assert "- hosts.{{ grains['id'] | replace('.', '_') }}" in top
+
+
+def test_tls_material_is_read_from_pillar_never_rendered_into_the_sls():
+    # contents_pillar keeps the PEMs (the server key among them) out of the rendered SLS text,
+    # which Salt shows on render errors and in state.show_sls.
+    with open(os.path.join(FORMULA, "docker", "config.sls")) as f:
+        config = f.read()
+    for key in ("ca_cert", "server_cert", "server_key"):
+        assert f"contents_pillar: containerops:docker:remote_api:{key}" in config
+        assert f"api.{key}" not in config

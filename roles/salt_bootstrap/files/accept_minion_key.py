@@ -34,8 +34,13 @@ def main():
     pubkey = sys.argv[6] if len(sys.argv) > 6 else None
 
     def key(*args):
-        return subprocess.run([salt_key, "-c", conf, "--out", "json", "-y", *args],
-                              text=True, capture_output=True)
+        done = subprocess.run([salt_key, "-c", conf, "--out", "json", "-y", *args], text=True, capture_output=True)
+        if done.returncode != 0:
+            # Without this the loop below would retry a failing salt-key without end.
+            print(json.dumps({"changed": True, "msg": f"{minion}: salt-key {' '.join(args)} failed: "
+                              f"{(done.stderr or done.stdout).strip()}"}))
+            sys.exit(1)
+        return done
 
     pki = os.path.join(conf, "pki", "master")
 

@@ -80,7 +80,7 @@ containerops-docker-tls-ca-file-managed:
     - dir_mode: '0700'
     - mode: '0644'
     - show_changes: false
-    - contents: {{ api.ca_cert | json }}
+    - contents_pillar: containerops:docker:remote_api:ca_cert
     - require:
       - file: containerops-docker-config-dir-directory-managed
 
@@ -91,7 +91,7 @@ containerops-docker-tls-server-cert-file-managed:
     - dir_mode: '0700'
     - mode: '0644'
     - show_changes: false
-    - contents: {{ api.server_cert | json }}
+    - contents_pillar: containerops:docker:remote_api:server_cert
     - require:
       - file: containerops-docker-config-dir-directory-managed
 
@@ -102,7 +102,7 @@ containerops-docker-tls-server-key-file-managed:
     - dir_mode: '0700'
     - mode: '0600'
     - show_changes: false
-    - contents: {{ api.server_key | json }}
+    - contents_pillar: containerops:docker:remote_api:server_key
     - require:
       - file: containerops-docker-config-dir-directory-managed
 {%- else %}

@@ -17,6 +17,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import time
 
 try:
@@ -34,8 +35,13 @@ SDK_MISSING_MSG = ("the Docker SDK for Python is missing on this node (%s): inst
                    "role does this)")
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
-# argument_spec entry of the modules' docker_host option (doc fragment containerops.platform.docker)
-DOCKER_HOST_ARG = dict(type="str", default=DEFAULT_DOCKER_HOST)
+# argument_spec entries of the engine options (doc fragment containerops.platform.docker)
+ENGINE_ARGSPEC = dict(
+    docker_host=dict(type="str", default=DEFAULT_DOCKER_HOST),
+    ca_path=dict(type="path"),
+    client_cert=dict(type="path"),
+    client_key=dict(type="path", no_log=False),
+)
 
 # Task states in which a task still occupies its node (swarmkit api/types.proto).
 ACTIVE_TASK_STATES = frozenset(["new", "pending", "assigned", "accepted", "preparing", "ready",
@@ -46,15 +52,41 @@ class EngineError(Exception):
     """An engine call failed; the message says what and, where known, what to do."""
 
 
+def engine_tls(params):
+    """docker.tls.TLSConfig for a tcp:// engine, None for unix:// and ssh://; EngineError for what
+    would talk to an engine in the clear (checked before anything is sent)."""
+    host = params.get("docker_host") or DEFAULT_DOCKER_HOST
+    scheme = host.split("://", 1)[0].lower() if "://" in host else ""
+    tls = [params.get(k) for k in ("ca_path", "client_cert", "client_key")]
+    if scheme in ("unix", "npipe", "ssh"):
+        return None
+    if scheme not in ("tcp", "https"):
+        raise EngineError("docker_host %s: use unix:///var/run/docker.sock, ssh://USER@HOST, or tcp://HOST:2376 with "
+                          "ca_path, client_cert and client_key (an engine is never reached over plain http)" % host)
+    if not all(tls):
+        raise EngineError("docker_host %s is a TCP engine, and without TLS anyone who reaches the port controls it "
+                          "and reads the swarm's secrets: set ca_path, client_cert and client_key (missing: %s), or "
+                          "reach it over ssh:// or its unix socket" % (host, ", ".join(
+                              k for k, v in zip(("ca_path", "client_cert", "client_key"), tls) if not v)))
+    return docker.tls.TLSConfig(client_cert=(tls[1], tls[2]), ca_cert=tls[0], verify=True)
+
+
 class DockerEngine(object):
     """A thin client for one engine, with retries for Swarm's optimistic locking."""
 
-    def __init__(self, base_url=DEFAULT_DOCKER_HOST, timeout=60, retries=5):
+    @classmethod
+    def from_params(cls, params, **kwargs):
+        """The engine a module's options (ENGINE_ARGSPEC) name; refuses an engine reached in the clear."""
+        if not HAS_DOCKER_SDK:
+            raise EngineError(SDK_MISSING_MSG % DOCKER_SDK_IMPORT_ERROR)
+        return cls(params.get("docker_host") or DEFAULT_DOCKER_HOST, tls=engine_tls(params), **kwargs)
+
+    def __init__(self, base_url=DEFAULT_DOCKER_HOST, timeout=60, retries=5, tls=None):
         if not HAS_DOCKER_SDK:
             raise EngineError(SDK_MISSING_MSG % DOCKER_SDK_IMPORT_ERROR)
         self.retries = retries
         try:
-            self.api = docker.APIClient(base_url=base_url, version="auto", timeout=timeout)
+            self.api = docker.APIClient(base_url=base_url, version="auto", timeout=timeout, tls=tls or False)
         except DockerException as exc:
             raise EngineError("cannot talk to the Docker engine at %s: %s (is the engine installed "
                               "and running? playbooks/bootstrap.yml sets it up)" % (base_url, exc))
@@ -114,12 +146,20 @@ class DockerEngine(object):
     def remove_node(self, node_id, force=True):
         self._call("remove Swarm node %s" % node_id, self.api.remove_node, node_id, force=force)
 
-    def unlock(self, key):
-        try:
-            self.api.unlock_swarm(key)
-        except APIError as exc:
-            raise EngineError("the unlock key was refused: %s" % exc.explanation
-                              if getattr(exc, "explanation", None) else "the unlock key was refused: %s" % exc)
+    def unlock_key(self):
+        """The swarm's current unlock key (a manager with autolock on); None when it has none."""
+        return (self._call("read the unlock key", self.api.get_unlock_key) or {}).get("UnlockKey") or None
+
+    def unlock(self, keys):
+        """Unlock with the first of keys the engine accepts; EngineError when none is."""
+        refused = None
+        for key in keys:
+            try:
+                self.api.unlock_swarm(key)
+                return
+            except APIError as exc:
+                refused = getattr(exc, "explanation", None) or str(exc)
+        raise EngineError("none of the %d unlock key(s) known was accepted (last answer: %s)" % (len(keys), refused))
 
     # ------------------------------------------------------------ waiting
     def wait_node_empty(self, node_id, timeout, interval=1.0):
@@ -129,6 +169,17 @@ class DockerEngine(object):
             left = active_tasks(self.node_tasks(node_id))
             if not left or time.monotonic() >= deadline:
                 return left
+            time.sleep(interval)
+
+    def wait_node_healthy(self, node_id, timeout, interval=1.0):
+        """Wait until the node is ready (and, a manager, reachable); its summary, or None on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            node = node_summary(self.node(node_id))
+            if node["state"] == "ready" and (node["role"] != "manager" or node["reachability"] == "reachable"):
+                return node
+            if time.monotonic() >= deadline:
+                return None
             time.sleep(interval)
 
     def _call(self, what, fn, *args, **kwargs):
@@ -154,14 +205,17 @@ def node_summary(node):
         "state": (node.get("Status") or {}).get("State"),
         "labels": spec.get("Labels") or {},
         "leader": bool((node.get("ManagerStatus") or {}).get("Leader")),
+        "reachability": (node.get("ManagerStatus") or {}).get("Reachability"),
     }
 
 
 def plan_node_prune(nodes, keep, self_id, managed_label, remove_unmanaged=False, remove_departed=True):
     """Decide which Swarm node entries go.
 
-    nodes: node inspect dicts of the swarm. keep: {hostname: live node ID or ''} of the
-    hosts that belong to the swarm. self_id: the node the plan runs on (never removed).
+    nodes: node inspect dicts of the swarm. keep: {hostname: live node ID, '' (not in the
+    swarm yet) or None (belongs to the swarm, not examined in this run: its entries are
+    never touched)} of the hosts that belong to the swarm. self_id: the node the plan runs
+    on (never removed).
 
     Returns {"stale": [...], "departed": [...], "foreign": [...], "kept_duplicates": [...]},
     each a list of node summaries:
@@ -176,7 +230,7 @@ def plan_node_prune(nodes, keep, self_id, managed_label, remove_unmanaged=False,
         if s["id"] == self_id:
             continue
         if s["hostname"] in keep:
-            if s["id"] == keep[s["hostname"]]:
+            if keep[s["hostname"]] is None or s["id"] == keep[s["hostname"]]:
                 continue
             if s["state"] == "down":
                 plan["stale"].append(s)
@@ -187,3 +241,18 @@ def plan_node_prune(nodes, keep, self_id, managed_label, remove_unmanaged=False,
         else:
             plan["foreign"].append(s)
     return plan
+
+
+def removal_refusal(plan, max_removals, confirmed):
+    """Why the departed nodes of plan may not go in this run, or None when they may: more than
+    max_removals of them, and not each named in confirmed (a typo in inventory looks just like
+    machines that left)."""
+    departed = sorted(n["hostname"] for n in plan["departed"])
+    unconfirmed = [h for h in departed if h not in confirmed]
+    if len(departed) <= max_removals or not unconfirmed:
+        return None
+    return ("%d nodes left the inventory's fleet and would be drained and removed: %s. That is more than "
+            "max_removals %d (swarm_remove_max), so nothing was changed. If these machines really left, confirm "
+            "them: -e '{\"swarm_remove_confirm\": %s}' (or raise swarm_remove_max); if not, fix the inventory "
+            "(the fleet group, swarm_fleet_group)" % (len(departed), ", ".join(departed), max_removals,
+                                                      json.dumps(departed)))

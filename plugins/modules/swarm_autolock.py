@@ -18,8 +18,9 @@ description:
     made elsewhere (task history limit, raft snapshots, CA expiry, ...) keep their values.
     M(community.docker.docker_swarm) sends only the options it was given and resets the others
     to the engine's defaults.
-  - Runs on a manager. It never returns the key; read it afterwards with
-    M(community.docker.docker_swarm_info) (C(unlock_key=true)) under C(no_log).
+  - Runs on a manager. With autolock on it returns the swarm's current unlock key, read in the
+    same call as a rotation, so no step lies between making a new key and handing it over. Run it
+    with C(no_log) and store RV(unlock_key) at once (the swarm role keeps it per cluster ID).
 author:
   - containerops.platform developers
 attributes:
@@ -38,9 +39,9 @@ options:
     required: true
   rotate_key:
     description:
-      - Rotate the unlock key (only with I(enabled=true)). Always reports a change. Read and store
-        the new key at once; keep the old one until every manager has been up since the rotation
-        (a manager that was down then may still ask for it).
+      - Rotate the unlock key (only with I(enabled=true)). Always reports a change. Store the new
+        key (RV(unlock_key)) at once; keep the old one until every manager has been up since the
+        rotation (a manager that was down then may still ask for it).
     type: bool
     default: false
 """
@@ -54,11 +55,7 @@ EXAMPLES = r"""
   containerops.platform.swarm_autolock:
     enabled: true
     rotate_key: true
-
-- name: Read it, to keep it in a vault or a 0600 file
-  community.docker.docker_swarm_info:
-    unlock_key: true
-  register: swarm
+  register: swarm   # swarm.unlock_key is the new key: keep it in a vault or a 0600 file
   no_log: true
 """
 
@@ -71,11 +68,21 @@ rotated:
   description: Whether the key was (or in check mode would be) rotated.
   returned: success
   type: bool
+unlock_key:
+  description:
+    - The swarm's unlock key after the task (the new one after a rotation). A secret; run the task
+      with C(no_log).
+  returned: when autolock is on after the task, and not in check mode
+  type: str
+cluster_id:
+  description: ID of the swarm, to keep the key under.
+  returned: success
+  type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.containerops.platform.plugins.module_utils.docker import DOCKER_HOST_ARG, DockerEngine, EngineError
+from ansible_collections.containerops.platform.plugins.module_utils.docker import ENGINE_ARGSPEC, DockerEngine, EngineError
 
 
 def main():
@@ -83,7 +90,7 @@ def main():
         argument_spec=dict(
             enabled=dict(type="bool", required=True),
             rotate_key=dict(type="bool", default=False, no_log=False),
-            docker_host=DOCKER_HOST_ARG,
+            **ENGINE_ARGSPEC
         ),
         supports_check_mode=True,
     )
@@ -91,18 +98,23 @@ def main():
     if rotate and not enabled:
         module.fail_json(msg="rotate_key=true needs enabled=true: a swarm without autolock has no unlock key. "
                              "Fix: enable autolock, or drop rotate_key")
+    result = {}
     try:
-        engine = DockerEngine(module.params["docker_host"])
-        before = bool(((engine.swarm().get("Spec") or {}).get("EncryptionConfig") or {}).get("AutoLockManagers"))
+        engine = DockerEngine.from_params(module.params)
+        swarm = engine.swarm()
+        before = bool(((swarm.get("Spec") or {}).get("EncryptionConfig") or {}).get("AutoLockManagers"))
         changed = before != enabled or rotate
         if changed and not module.check_mode:
             def set_autolock(spec):
                 spec["EncryptionConfig"] = dict(spec.get("EncryptionConfig") or {}, AutoLockManagers=enabled)
             engine.update_swarm(set_autolock, rotate_unlock_key=rotate)
+        if enabled and not module.check_mode:
+            result["unlock_key"] = engine.unlock_key()
     except EngineError as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(changed=changed, autolock=enabled, rotated=rotate,
-                     diff={"before": {"autolock": before}, "after": {"autolock": enabled, "rotate_key": rotate}})
+    module.exit_json(changed=changed, autolock=enabled, rotated=rotate, cluster_id=swarm.get("ID"),
+                     diff={"before": {"autolock": before}, "after": {"autolock": enabled, "rotate_key": rotate}},
+                     **result)
 
 
 if __name__ == "__main__":

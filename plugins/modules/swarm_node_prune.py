@@ -39,10 +39,26 @@ options:
   keep:
     description:
       - Hostnames (as the engine reports them, C(docker info) C(Name)) of the nodes that belong to
-        the swarm, each mapped to that host's live node ID, or an empty string when the host is
-        not in the swarm yet.
+        the swarm, each mapped to that host's live node ID, an empty string when the host is
+        not in the swarm yet, or C(null) for a host that belongs to the swarm but was not examined
+        in this run (its entries are left alone).
+      - Build it from the inventory's whole fleet, not from the play's hosts, so a run on part of
+        the fleet never treats the rest as departed.
     type: dict
     required: true
+  max_removals:
+    description:
+      - At most this many departed nodes are removed in one run. When more would go, the module
+        fails before it changes anything, naming them, unless every one of them is listed in
+        O(confirm_removals). Stale entries of re-created machines do not count.
+    type: int
+    default: 1
+  confirm_removals:
+    description:
+      - Hostnames of departed nodes the operator confirms may be removed beyond O(max_removals).
+    type: list
+    elements: str
+    default: []
   managed_label:
     description: Node label key that marks a node as managed by this collection.
     type: str
@@ -98,7 +114,7 @@ foreign:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.containerops.platform.plugins.module_utils.docker import (
-    DOCKER_HOST_ARG, DockerEngine, EngineError, active_tasks, node_summary, plan_node_prune)
+    ENGINE_ARGSPEC, DockerEngine, EngineError, active_tasks, node_summary, plan_node_prune, removal_refusal)
 
 
 def demote(spec):
@@ -117,15 +133,19 @@ def main():
             remove_departed=dict(type="bool", default=True),
             remove_unmanaged=dict(type="bool", default=False),
             drain_timeout=dict(type="int", default=180),
-            docker_host=DOCKER_HOST_ARG,
+            max_removals=dict(type="int", default=1),
+            confirm_removals=dict(type="list", elements="str", default=[]),
+            **ENGINE_ARGSPEC
         ),
         supports_check_mode=True,
     )
     p = module.params
-    keep = {str(k): str(v or "") for k, v in p["keep"].items()}
+    if p["max_removals"] < 0:
+        module.fail_json(msg="max_removals is %d: set a number >= 0 (swarm_remove_max)" % p["max_removals"])
+    keep = {str(k): (None if v is None else str(v)) for k, v in p["keep"].items()}
     done = []
     try:
-        engine = DockerEngine(p["docker_host"])
+        engine = DockerEngine.from_params(p)
         info = engine.info()
         swarm = info.get("Swarm") or {}
         if not swarm.get("ControlAvailable"):
@@ -144,6 +164,9 @@ def main():
                 x for x in before if x.split()[-1] not in gone) + "\n")
         gone = set(n["id"] for n in plan["stale"] + plan["departed"])
         result["node_ids"] = [n["ID"] for n in nodes if n["ID"] not in gone]
+        refusal = removal_refusal(plan, p["max_removals"], p["confirm_removals"])
+        if refusal:
+            module.fail_json(msg=refusal, **{k: v for k, v in result.items() if k != "changed"})
         if module.check_mode or not changed:
             module.exit_json(**result)
 

@@ -26,17 +26,22 @@ attributes:
 extends_documentation_fragment:
   - containerops.platform.docker
 options:
-  key:
-    description: The swarm's unlock key (C(SWMKEY-1-...)). Never logged.
-    type: str
+  keys:
+    description:
+      - Unlock keys (C(SWMKEY-1-...)) to try, in order, until the engine accepts one - the current
+        key first, then older ones (a manager that was down during a rotation still asks for the
+        key it locked with). Never logged.
+    type: list
+    elements: str
     required: true
     no_log: true
+    aliases: [key]
 """
 
 EXAMPLES = r"""
 - name: Managers locked after an engine restart are unlocked
   containerops.platform.swarm_unlock:
-    key: "{{ swarm_unlock_key }}"
+    keys: ["{{ swarm_unlock_key }}"]
 """
 
 RETURN = r"""
@@ -48,29 +53,33 @@ state:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.containerops.platform.plugins.module_utils.docker import DOCKER_HOST_ARG, DockerEngine, EngineError
+from ansible_collections.containerops.platform.plugins.module_utils.docker import ENGINE_ARGSPEC, DockerEngine, EngineError
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            key=dict(type="str", required=True, no_log=True),
-            docker_host=DOCKER_HOST_ARG,
+            keys=dict(type="list", elements="str", required=True, no_log=True, aliases=["key"]),
+            **ENGINE_ARGSPEC
         ),
         supports_check_mode=True,
     )
     try:
-        engine = DockerEngine(module.params["docker_host"])
+        engine = DockerEngine.from_params(module.params)
         state = engine.swarm_state()
         if state != "locked":
             module.exit_json(changed=False, state=state)
         if module.check_mode:
             module.exit_json(changed=True, state=state)
-        engine.unlock(module.params["key"])
+        keys = [k for k in module.params["keys"] if k]
+        if not keys:
+            module.fail_json(msg="the engine is locked and no unlock key was given. Fix: set swarm_unlock_key "
+                                 "(vault), or keep the key in swarm_unlock_key_dir")
+        engine.unlock(keys)
         module.exit_json(changed=True, state=engine.swarm_state())
     except EngineError as exc:
-        module.fail_json(msg="%s. Fix: set swarm_unlock_key (vault) or swarm_unlock_key_file to the key of "
-                             "this swarm (docker swarm unlock-key on an unlocked manager prints it)" % exc)
+        module.fail_json(msg="%s. Fix: set swarm_unlock_key (vault) or put the key of this swarm in "
+                             "swarm_unlock_key_dir (docker swarm unlock-key on an unlocked manager prints it)" % exc)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "collections"))
 
 from ansible_collections.containerops.platform.plugins.module_utils.docker import (  # noqa: E402
-    active_tasks, plan_node_prune)
+    active_tasks, plan_node_prune, removal_refusal)
 
 LABEL = "containerops.managed"
 
@@ -57,3 +57,22 @@ def test_the_node_the_plan_runs_on_is_never_removed():
 def test_only_tasks_that_still_occupy_the_node_count():
     tasks = [{"Status": {"State": s}} for s in ("running", "starting", "shutdown", "complete", "failed", "rejected")]
     assert [t["Status"]["State"] for t in active_tasks(tasks)] == ["running", "starting"]
+
+
+def test_fleet_hosts_outside_the_run_are_never_touched_even_when_down():
+    # keep None: the host belongs to the fleet but was not examined (not in the play).
+    nodes = [node("a", "m1", role="manager"), node("v", "vs-1", state="down", role="manager"), node("w", "vs-3")]
+    plan = plan_node_prune(nodes, {"m1": "a", "vs-1": None, "vs-3": None}, "a", LABEL)
+    assert plan == {"stale": [], "departed": [], "foreign": [], "kept_duplicates": []}
+
+
+def test_more_departures_than_allowed_need_each_one_confirmed():
+    nodes = [node("a", "m1"), node("g1", "w8"), node("g2", "w9"), node("new", "m2", state="down")]
+    plan = plan_node_prune(nodes, {"m1": "a", "m2": ""}, "a", LABEL)
+    assert ids(plan["departed"]) == ["g1", "g2"] and ids(plan["stale"]) == ["new"]   # stale entries do not count
+    why = removal_refusal(plan, 1, [])
+    assert "2 nodes left the inventory's fleet" in why and "w8, w9" in why and "nothing was changed" in why
+    assert '"swarm_remove_confirm": ["w8", "w9"]' in why
+    assert "w9" in removal_refusal(plan, 1, ["w8"])            # every one must be named
+    assert removal_refusal(plan, 1, ["w8", "w9"]) is None
+    assert removal_refusal(plan, 2, []) is None

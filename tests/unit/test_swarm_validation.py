@@ -3,8 +3,10 @@ controller (ansible-playbook against a local inventory of unreachable names; no 
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 import yaml
@@ -13,7 +15,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 BIN = os.path.dirname(sys.executable)
 
 PLAY = """
-- hosts: swarm
+- hosts: "{{ play_hosts_pattern | default('fleet') }}"
   gather_facts: false
   tasks:
     - ansible.builtin.import_role:
@@ -24,12 +26,13 @@ PLAY = """
 """
 
 
-def run(tmp_path, hosts, extra=()):
-    inv = {"swarm": {"hosts": {name: {"ansible_connection": "local", **hv} for name, hv in hosts.items()}}}
+def run(tmp_path, hosts, extra=(), env=None):
+    inv = {"fleet": {"hosts": {name: {"ansible_connection": "local", **hv} for name, hv in hosts.items()}},
+           "outsiders": {"hosts": {"stray": {"ansible_connection": "local"}}}}
     (tmp_path / "inv.yml").write_text(yaml.safe_dump(inv))
     (tmp_path / "play.yml").write_text(PLAY)
     env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
-           "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}
+           "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", **(env or {})}
     r = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", str(tmp_path / "inv.yml"),
                         str(tmp_path / "play.yml"), *extra], cwd=REPO, env=env, text=True, capture_output=True)
     return r.returncode, r.stdout + r.stderr
@@ -125,3 +128,47 @@ def test_key_rotation_without_a_key_the_role_keeps_fails(tmp_path, extra, why):
 def test_key_rotation_with_autolock_and_the_key_file_passes(tmp_path):
     rc, out = run(tmp_path, fleet(), ["-e", json.dumps({"swarm_unlock_key_rotate": True, "swarm_autolock": True})])
     assert rc == 0, out
+
+
+def test_a_play_on_part_of_the_fleet_counts_managers_of_the_whole_fleet(tmp_path):
+    # hosts: ecs1,ecs2 - the vSphere managers are outside the play, still members.
+    rc, out = run(tmp_path, fleet(), ["-e", "play_hosts_pattern=ecs1,ecs2"])
+    assert rc == 0, out
+    assert sorted(shown(out)[0]) == ["ecs1", "vs1", "vs2"]
+
+
+def test_a_play_without_any_manager_is_refused(tmp_path):
+    rc, out = run(tmp_path, fleet(), ["-e", "play_hosts_pattern=ecs2,ecs3"])
+    assert rc != 0 and "none of the swarm's managers from inventory" in out and "swarm_hosts" in out, out
+
+
+def test_a_play_host_outside_the_fleet_group_is_refused(tmp_path):
+    rc, out = run(tmp_path, fleet(), ["-e", "play_hosts_pattern=fleet:outsiders"])
+    assert rc != 0 and "stray in the play but not in the inventory group 'fleet'" in out and "swarm_fleet_group" in out
+
+
+def test_a_manager_listed_twice_is_refused(tmp_path):
+    rc, out = run(tmp_path, fleet(), ["-e", '{"swarm_managers": ["vs1", "vs1", "ecs1"]}'])
+    assert rc != 0 and "swarm_managers lists vs1 more than once" in out, out
+
+
+@pytest.mark.parametrize("job_var", ["awx_job_id", "tower_job_id"])
+def test_an_awx_job_may_not_keep_the_unlock_key_in_its_home(tmp_path, job_var):
+    rc, out = run(tmp_path, fleet(), ["-e", json.dumps({"swarm_autolock": True, job_var: 42})])
+    assert rc != 0 and "AWX job" in out and "swarm_unlock_key_dir" in out and "Nothing was changed" in out, out
+    # A persistent directory given explicitly, or the key from a vault, is fine.
+    rc, out = run(tmp_path, fleet(), ["-e", json.dumps({"swarm_autolock": True, job_var: 42,
+                                                        "swarm_unlock_key_dir": str(tmp_path / "keys")})])
+    assert rc == 0, out
+    rc, out = run(tmp_path, fleet(), ["-e", json.dumps({"swarm_autolock": True, job_var: 42,
+                                                        "swarm_unlock_key": "SWMKEY-1-vaulted"})])
+    assert rc == 0 and "SWMKEY-1-vaulted" not in out, out
+
+
+def test_a_runner_home_under_tmp_is_refused_without_awx_variables(tmp_path):
+    home = tempfile.mkdtemp(prefix="runner-home-", dir="/tmp")   # a throwaway home, like a CI runner's
+    try:
+        rc, out = run(tmp_path, fleet(), ["-e", json.dumps({"swarm_autolock": True})], env={"HOME": home})
+    finally:
+        shutil.rmtree(home)
+    assert rc != 0 and "temporary runner" in out, out

@@ -130,3 +130,46 @@ def test_argument_specs_cover_every_default():
         assert set(spec) <= allowed, f"{name}: {set(spec) - allowed}"
         assert spec.get("description"), name
     assert options["docker_remote_api_server_key"].get("no_log") is True
+
+
+SECRETS = {"VMWARE_PASSWORD": "vc-secret-Zq81", "ALICLOUD_SECRET_KEY": "ali-secret-Kp27"}
+RECORDING_PYTHON = """#!/bin/sh
+# Records the environment of every controller command the role runs; runs the command,
+# except pip's wheel build (no index is reached from a unit test).
+{{ echo "ARGS $*"; env; }} > "$(mktemp -p {record})"
+[ "$1 $2 $3" = "-m pip wheel" ] && exit 0
+exec {python} "$@"
+"""
+
+
+def test_the_wheel_build_never_inherits_the_controllers_cloud_credentials(tmp_path):
+    record = tmp_path / "record"
+    record.mkdir()
+    python = tmp_path / "python3"
+    python.write_text(RECORDING_PYTHON.format(record=record, python=sys.executable))
+    python.chmod(0o755)
+    cache = tmp_path / "cache"
+    (cache / "wheelhouse-3008.3").mkdir(parents=True)   # where the (skipped) wheel build would write
+    args = [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", str(tmp_path / "play.yml"),
+            "-e", json.dumps({"salt_controller_python": str(python), "salt_controller_cache_dir": str(cache)})]
+    (tmp_path / "play.yml").write_text(PLAY.format(tasks_from="controller", extra=""))
+    env = {**os.environ, **SECRETS, "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"),
+           "ANSIBLE_PYTHON_INTERPRETER": sys.executable}
+    result = subprocess.run(args, cwd=REPO, env=env, text=True, capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:]
+    records = [p.read_text() for p in record.iterdir()]
+    wheel = [r for r in records if r.startswith("ARGS -m pip wheel")]
+    assert len(wheel) == 1, records
+    assert "PATH=" in wheel[0]
+    for name, value in SECRETS.items():
+        assert name not in wheel[0] and value not in wheel[0]
+
+
+def test_clean_env_keeps_what_finds_programs_and_an_index_and_drops_the_rest(tmp_path):
+    script = os.path.join(ROLE, "files", "clean_env.py")
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8", "HTTPS_PROXY": "http://proxy.invalid:3128",
+           "PIP_INDEX_URL": "https://pypi.invalid/simple", "CONTAINEROPS_ENV_KEEP": "SALT_EXTRA", "SALT_EXTRA": "1",
+           **SECRETS, "AWS_SECRET_ACCESS_KEY": "aws-secret", "ANSIBLE_VAULT_PASSWORD": "vault"}
+    out = subprocess.run([sys.executable, script, "env"], env=env, text=True, capture_output=True, check=True).stdout
+    kept = dict(line.split("=", 1) for line in out.splitlines())
+    assert set(kept) == {"PATH", "HOME", "LANG", "HTTPS_PROXY", "PIP_INDEX_URL", "SALT_EXTRA"}

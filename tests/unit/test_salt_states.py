@@ -4,7 +4,9 @@ applying are tested against lab nodes: tests/integration/test_bootstrap*.py.)"""
 import glob
 import os
 import re
+import subprocess
 
+import jinja2
 import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -93,13 +95,81 @@ def test_requisites_point_at_existing_states_and_sls():
                 assert target in ids, (path, kind, target)
 
 
-def test_the_engine_reloads_for_daemon_json_and_restarts_for_the_rest():
+def test_the_engine_reloads_for_daemon_json_and_only_the_helper_restarts_it():
     service = read(os.path.join(FORMULA, "docker", "service.sls"))
-    restart, reload_ = service.split("containerops-docker-engine-service-reloaded-on-config-change:")
+    running, rest = service.split("containerops-docker-engine-started-with-desired-settings-cmd-run:")
+    # Salt never restarts the engine through a watch: on a Swarm node that would be every node at once.
+    assert "- watch:" not in running
+    restart = rest.split("containerops-docker-engine-restart-cmd-run:")[1].split("containerops-docker-engine-service-reloaded")[0]
+    assert "restart_helper }} apply" in restart and "- stateful: true" in restart
+    reload_ = service.split("containerops-docker-engine-service-reloaded-on-config-change:")[1]
     assert "- reload: true" in reload_ and "containerops-docker-daemon-json-file-serialize" in reload_
-    watched = restart.split("- watch:")[1]
-    assert "containerops-docker-restart-settings-file-serialize" in watched
-    assert "containerops-docker-daemon-json-file-serialize" not in watched
+
+
+HELPER = os.path.join(FORMULA, "docker", "files", "engine-restart.sh.jinja")
+FAKE_DOCKER = """#!/bin/sh
+echo "docker $*" >> "$CALLS"
+[ "$1" = info ] || exit 1
+[ -f "$STATE_DIR/down" ] && exit 1
+case "$*" in *LocalNodeState*) cat "$STATE_DIR/swarm";; esac
+"""
+FAKE_SYSTEMCTL = """#!/bin/sh
+echo "systemctl $*" >> "$CALLS"
+"""
+
+
+def helper(tmp_path, swarm_state):
+    """The restart helper rendered for a temporary node, with docker and systemctl recording their calls
+    (the real ones run in tests/integration/test_cluster.py)."""
+    node = tmp_path / "node"
+    (node / "tls").mkdir(parents=True)
+    (node / "bin").mkdir()
+    (node / "settings.json").write_text('{"daemon": {"log-driver": "json-file"}}')
+    (node / "swarm").write_text(swarm_state + "\n")
+    for name, text in (("docker", FAKE_DOCKER), ("systemctl", FAKE_SYSTEMCTL)):
+        (node / "bin" / name).write_text(text)
+        (node / "bin" / name).chmod(0o755)
+    script = node / "containerops-docker-restart"
+    script.write_text(jinja2.Template(read(HELPER)).render(
+        settings=str(node / "settings.json"), tls_dir=str(node / "tls"), service="docker"))
+    script.chmod(0o755)
+    env = {"PATH": f"{node / 'bin'}:/usr/bin:/bin", "CALLS": str(node / "calls"), "STATE_DIR": str(node)}
+
+    def run(*args):
+        out = subprocess.run([str(script), *args], env=env, text=True, capture_output=True, check=True).stdout
+        calls = (node / "calls").read_text() if (node / "calls").exists() else ""
+        (node / "calls").write_text("")
+        return out.strip(), calls
+    return node, run
+
+
+def test_restart_helper_restarts_a_standalone_engine_once_per_change(tmp_path):
+    node, run = helper(tmp_path, "inactive")
+    out, calls = run("apply")
+    assert out.startswith("changed=yes") and "systemctl restart docker" in calls
+    assert run("status")[0] == "applied"
+    out, calls = run("apply")
+    assert out.startswith("changed=no") and "systemctl" not in calls
+    (node / "tls" / "server-key.pem").write_text("new key")      # TLS material counts, as a digest
+    assert run("status")[0] == "pending"
+    assert "new key" not in (node / "settings.json.applied").read_text()
+
+
+def test_restart_helper_leaves_a_swarm_nodes_restart_pending(tmp_path):
+    for state in ("active", "locked", "pending", "error"):
+        node, run = helper(tmp_path / state, state)
+        out, calls = run("apply")
+        assert out.startswith("changed=no") and "restart pending" in out and state in out
+        assert "systemctl" not in calls and run("status")[0] == "pending"
+        # The playbook restarts it after the drain; then it is applied.
+        out, calls = run("now")
+        assert "systemctl restart docker" in calls and run("status")[0] == "applied"
+
+
+def test_restart_helper_marks_an_engine_salt_just_started_as_applied(tmp_path):
+    node, run = helper(tmp_path, "active")
+    run("applied")
+    assert run("status")[0] == "applied"
 
 
 def test_container_nodes_never_write_kernel_global_sysctls_or_load_modules():

@@ -3,11 +3,14 @@
 master-mode hosts of the inventory: delete their keys, their pillar and the public key
 the role kept for them.
 
-usage: forget_departed_minions.py SALT_KEY STATE_DIR CHECK [KEEP_ID ...]
+usage: forget_departed_minions.py SALT_KEY STATE_DIR CHECK MAX CONFIRMED [KEEP_ID ...]
 
 "Ours" are the minions the role seeded a key for (STATE_DIR/var/run/<id>.pub, the id with
-"." as "_"); keys of other minions on a shared master are never touched. CHECK=1 only
-reports. Prints one JSON line: {"changed": bool, "forgotten": [ids], "msg": str}.
+"." as "_"); keys of other minions on a shared master are never touched. KEEP_IDs are the
+master-mode hosts of the inventory's fleet. CHECK=1 only reports. More than MAX departed
+minions are forgotten only when each is in CONFIRMED (comma-separated ids); otherwise
+nothing is, and the exit status is 3. Prints one JSON line:
+{"changed": bool, "forgotten": [ids], "msg": str}.
 """
 import json
 import os
@@ -23,7 +26,8 @@ def id_file(minion):
 
 def main():
     salt_key, state_dir, check = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
-    keep = {id_file(m) for m in sys.argv[4:]}
+    most, confirmed = int(sys.argv[4]), {id_file(m) for m in sys.argv[5].split(",") if m}
+    keep = {id_file(m) for m in sys.argv[6:]}
     run_dir = os.path.join(state_dir, "var", "run")
     pillar_dir = os.path.join(state_dir, "srv", "pillar", "hosts")
     conf = os.path.join(state_dir, "etc", "salt")
@@ -39,6 +43,14 @@ def main():
         return 1
     keys = json.loads(listed.stdout)
     departed_keys = sorted({m for state in STATES for m in keys.get(state, []) if id_file(m) in departed_files})
+    departed = sorted(set(departed_keys) | departed_files)
+    if len(departed) > most and not {id_file(m) for m in departed} <= confirmed:
+        print(json.dumps({"changed": False, "forgotten": [], "msg": (
+            f"{len(departed)} minions left the inventory's fleet and would be forgotten: {', '.join(departed)}. "
+            f"That is more than salt_master_forget_max {most}, so none was. If these machines really left, "
+            f"confirm them: -e '{{\"salt_master_forget_confirm\": {json.dumps(departed)}}}' (or raise "
+            f"salt_master_forget_max); if not, fix the inventory (salt_fleet_group)")}))
+        return 3
 
     if not check:
         for minion in departed_keys:

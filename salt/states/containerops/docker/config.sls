@@ -1,8 +1,10 @@
 {#- /etc/docker/daemon.json from pillar, the systemd drop-in that lets
     daemon.json own `hosts`, the remote API's TLS material, registry CAs.
-    Reload-or-restart is decided here: the keys dockerd cannot reload are also
-    written to a fingerprint file; service.sls restarts the engine when that
-    file changes and only reloads it (SIGHUP) when daemon.json alone does. #}
+    Reload-or-restart is decided here: what dockerd cannot reload (the other
+    daemon.json keys, the drop-in's command line) is written to a settings file;
+    the restart helper adds the TLS files' digests, and service.sls has the engine
+    restarted when that differs from what the engine was last started with, and
+    only reloads it (SIGHUP) when daemon.json alone changes. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import containerops with context %}
 {%- set d = containerops.docker %}
@@ -17,9 +19,9 @@
                         'tlskey': d.tls_dir ~ '/server-key.pem'}) %}
 {%- endif %}
 {%- do config.update({'hosts': hosts}) %}
-{%- set restart_settings = {} %}
+{%- set restart_settings = {'daemon': {}, 'command': d.dockerd ~ ' ' ~ d.dockerd_args} %}
 {%- for key, value in config.items() if key not in d.reloadable_keys %}
-{%-   do restart_settings.update({key: value}) %}
+{%-   do restart_settings.daemon.update({key: value}) %}
 {%- endfor %}
 
 include:
@@ -46,13 +48,25 @@ containerops-docker-daemon-json-file-serialize:
 
 containerops-docker-restart-settings-file-serialize:
   file.serialize:
-    - name: /var/lib/containerops/docker-restart-settings.json
+    - name: {{ d.restart_settings }}
     - dataset: {{ restart_settings | json }}
     - serializer: json
     - serializer_opts:
       - sort_keys: true
     - makedirs: true
     - mode: '0644'
+
+containerops-docker-restart-helper-file-managed:
+  file.managed:
+    - name: {{ d.restart_helper }}
+    - source: salt://{{ tplroot }}/docker/files/engine-restart.sh.jinja
+    - template: jinja
+    - context:
+        settings: {{ d.restart_settings | json }}
+        tls_dir: {{ d.tls_dir | json }}
+        service: {{ d.service | json }}
+    - mode: '0755'
+    - makedirs: true
 
 containerops-docker-hosts-dropin-file-managed:
   file.managed:

@@ -7,7 +7,7 @@ hosts of a fleet group to these filters and passes the result straight to
 vsphere_vm (`vms:`) or ecs_instance (`instances:`), so one task makes them all.
 """
 
-ROLE_KEY = "containerops.role"
+from ansible_collections.containerops.platform.plugins.module_utils.fleet import ROLE_KEY
 
 # vSphere host variable (without the vsphere_ prefix) -> vsphere_vm option of the same name.
 VSPHERE_OPTIONS = ("template", "cluster", "resource_pool", "folder", "datastore", "cpus", "memory_mb",

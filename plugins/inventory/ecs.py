@@ -16,12 +16,18 @@ description:
     groups and variables of the collection's fleet conventions (C(docs/fleet.md)).
   - "Groups: C(provider_ecs) (every instance), C(zone_<ZoneId>) and C(role_<containerops.role tag>);
     group names are sanitised to lower case with C(-) and C(.) turned into C(_)."
-  - "Host variables: C(ansible_host) (the VPC private IP), C(platform_provider=ecs), C(platform_region),
-    C(platform_zone), C(platform_role) (tag C(containerops.role), unset without it),
-    C(platform_power_state) (C(running), C(stopped), or C(pending), C(starting), C(stopping)) and
-    C(ecs_*): C(ecs_instance_id), C(ecs_instance_name), C(ecs_instance_type), C(ecs_image_id),
-    C(ecs_region), C(ecs_zone_id), C(ecs_vpc_id), C(ecs_vswitch_id), C(ecs_security_group_ids),
-    C(ecs_status) (the ECS word), C(ecs_tags) (a dictionary), and C(ecs_public_ip) when there is one."
+  - "Host variables: C(platform_provider=ecs), C(platform_region), C(platform_zone),
+    C(platform_observed_ip) (the VPC private IP), C(platform_observed_role) (tag C(containerops.role),
+    unset without it), C(platform_power_state) (C(running), C(stopped), or C(pending), C(starting),
+    C(stopping)) and C(ecs_*): C(ecs_instance_id), C(ecs_instance_name), C(ecs_observed_instance_type),
+    C(ecs_observed_image_id), C(ecs_vpc_id), C(ecs_observed_vswitch_id), C(ecs_observed_security_group_ids),
+    C(ecs_status) (the ECS word), C(ecs_observed_tags) (a dictionary), and C(ecs_public_ip) when there is one."
+  - What the instance has never takes a name the desired fleet uses (C(ecs_instance_type),
+    C(platform_role), ... in C(docs/fleet.md)), so desired settings in inventory always win over what
+    the cloud reports, and C(ecs_instance) can warn about the difference.
+  - C(ansible_host) is set to the private IP only for a host that has no C(ansible_host) from an
+    earlier inventory source, so Ansible can reach instances the inventory does not describe; a
+    desired host's address is never replaced (put the fleet file after this source to be sure)."
   - The source file name must end in C(ecs.yml) or C(ecs.yaml).
   - Connection options (keys, C(profile), C(endpoint)...) may be Jinja templates, such as an
     C(ansible.builtin.env) lookup (see the examples). They are rendered with the plugin's templar;
@@ -108,10 +114,10 @@ tags:
   containerops.managed: "true"
 statuses: [Running, Stopped]
 filters:
-  - "platform_role is defined"
+  - "platform_observed_role is defined"
 hostnames: [InstanceName, "tag:fqdn", InstanceId]
 keyed_groups:
-  - key: ecs_instance_type
+  - key: ecs_observed_instance_type
     prefix: type
 compose:
   ansible_user: "'root'"
@@ -128,12 +134,12 @@ import re
 from ansible.errors import AnsibleError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
+from ansible_collections.containerops.platform.plugins.module_utils.fleet import ROLE_KEY, set_connection_address
 from ansible_collections.containerops.platform.plugins.module_utils.ecs import (
     CONNECTION_ARGSPEC, HAS_SDK, SDK_IMPORT_ERROR, SDK_MISSING_MSG, EcsConfigError, EcsError, build_client,
     private_ip, tags_to_dict,
 )
 
-ROLE_TAG = "containerops.role"
 DISCOVERY_REGION = "cn-hangzhou"  # any public region answers DescribeRegions
 
 
@@ -164,22 +170,21 @@ def host_vars(inst):
         "platform_power_state": power_state(inst.get("Status")),
         "ecs_instance_id": inst.get("InstanceId"),
         "ecs_instance_name": inst.get("InstanceName"),
-        "ecs_instance_type": inst.get("InstanceType"),
-        "ecs_image_id": inst.get("ImageId"),
-        "ecs_region": inst.get("RegionId"),
-        "ecs_zone_id": inst.get("ZoneId"),
+        # Observed, so never the names of the desired fleet (docs/fleet.md): those must win.
+        "ecs_observed_instance_type": inst.get("InstanceType"),
+        "ecs_observed_image_id": inst.get("ImageId"),
         "ecs_vpc_id": vpc.get("VpcId"),
-        "ecs_vswitch_id": vpc.get("VSwitchId"),
-        "ecs_security_group_ids": list((inst.get("SecurityGroupIds") or {}).get("SecurityGroupId", [])),
+        "ecs_observed_vswitch_id": vpc.get("VSwitchId"),
+        "ecs_observed_security_group_ids": list((inst.get("SecurityGroupIds") or {}).get("SecurityGroupId", [])),
         "ecs_status": inst.get("Status"),
-        "ecs_tags": tags,
+        "ecs_observed_tags": tags,
     }
     if ip:
-        hv["ansible_host"] = ip
+        hv["platform_observed_ip"] = ip
     if public_ip:
         hv["ecs_public_ip"] = public_ip
-    if tags.get(ROLE_TAG):
-        hv["platform_role"] = tags[ROLE_TAG]
+    if tags.get(ROLE_KEY):
+        hv["platform_observed_role"] = tags[ROLE_KEY]
     return hv
 
 
@@ -187,8 +192,8 @@ def groups_for(hv):
     groups = ["provider_ecs"]
     if hv.get("platform_zone"):
         groups.append("zone_" + sanitise(hv["platform_zone"]))
-    if hv.get("platform_role"):
-        groups.append("role_" + sanitise(hv["platform_role"]))
+    if hv.get("platform_observed_role"):
+        groups.append("role_" + sanitise(hv["platform_observed_role"]))
     return groups
 
 
@@ -305,6 +310,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 self.inventory.add_child(group, name)
             for key, value in hv.items():
                 self.inventory.set_variable(name, key, value)
+            set_connection_address(self.inventory, name, hv.get("platform_observed_ip"))
             # constructed: compose, groups, keyed_groups (with the variables just set)
             self._set_composite_vars(self.get_option("compose"), hv, name, strict=strict)
             self._add_host_to_composed_groups(self.get_option("groups"), hv, name, strict=strict)

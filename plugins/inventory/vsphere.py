@@ -13,13 +13,16 @@ version_added: 0.1.0
 description:
   - Lists the VMs of a vCenter (templates skipped) in the groups and with the host variables of
     the containerops.platform fleet conventions (docs/fleet.md) - C(provider_vsphere),
-    C(zone_<cluster>), C(role_<containerops.role attribute>); C(ansible_host) (guest IP),
-    C(platform_provider), C(platform_region), C(platform_zone), C(platform_role),
+    C(zone_<cluster>), C(role_<containerops.role attribute>); C(platform_observed_ip) (guest IP),
+    C(platform_provider), C(platform_region), C(platform_zone), C(platform_observed_role),
     C(platform_power_state), and C(vsphere_moid), C(vsphere_uuid), C(vsphere_path) (inventory
     path of the VM), C(vsphere_attributes) (all custom attributes by name).
-  - It never sets the C(vsphere_*) variables that describe a desired host (C(vsphere_folder),
+  - It never sets a variable that describes a desired host (C(platform_role), C(vsphere_folder),
     C(vsphere_cpus), C(vsphere_cluster), ...), so a fleet host's desired settings are not
-    overridden by what the VM has now.
+    overridden by what the VM has now, whatever the order of the inventory sources.
+  - C(ansible_host) is set to the guest IP only for a host that has no C(ansible_host) from an
+    earlier source, so VMs the inventory does not describe can be reached; a desired host keeps its
+    address (VMware Tools may report another interface's address, such as docker0's, as the guest IP).
   - Fetches everything in two bulk reads through the same PropertyCollector - the names of
     datacenters, folders, clusters and hosts with the custom attribute definitions, then ONE
     paged retrieval of the VMs over a ContainerView. There is no per-VM call (no lazy property
@@ -154,6 +157,7 @@ from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
+from ansible_collections.containerops.platform.plugins.module_utils.fleet import ROLE_KEY, set_connection_address
 from ansible_collections.containerops.platform.plugins.module_utils.vsphere import (
     HAS_PYVMOMI, VSphereError, connect, normalise_power_state, sanitize_group)
 
@@ -162,8 +166,6 @@ try:
     from pyVmomi.VmomiSupport import DataObject, ManagedObject
 except ImportError:
     pass  # reported in parse()
-
-ROLE_ATTRIBUTE = "containerops.role"
 
 # What every VM needs for the fleet conventions; anything else only on request (each
 # property is parsed 10000 times for 10000 VMs).
@@ -417,6 +419,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self.inventory.add_host(name, group="provider_vsphere")
             for key, value in hostvars.items():
                 self.inventory.set_variable(name, key, value)
+            set_connection_address(self.inventory, name, record["ip"])
             for group in self._fleet_groups(record):
                 self.inventory.add_group(group)
                 self.inventory.add_child(group, name)
@@ -432,7 +435,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         merged and dumped: about 0.3 s per variable at 10000 VMs), so only these are
         stored; _context() adds more for filters and the constructed options.
         """
-        role = record["attributes"].get(ROLE_ATTRIBUTE)
+        role = record["attributes"].get(ROLE_KEY)
         hostvars = {
             "platform_provider": "vsphere",
             "platform_region": record["datacenter"],
@@ -446,9 +449,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             "vsphere_attributes": record["attributes"],
         }
         if record["ip"]:
-            hostvars["ansible_host"] = record["ip"]
+            hostvars["platform_observed_ip"] = record["ip"]
         if role:
-            hostvars["platform_role"] = role
+            hostvars["platform_observed_role"] = role
         for path, value in record["extra"].items():
             hostvars["vsphere_" + snake(path)] = value
         return hostvars
@@ -468,7 +471,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         groups = []
         if record["cluster"]:
             groups.append("zone_" + sanitize_group(record["cluster"]))
-        role = record["attributes"].get(ROLE_ATTRIBUTE)
+        role = record["attributes"].get(ROLE_KEY)
         if role:
             groups.append("role_" + sanitize_group(role))
         return groups

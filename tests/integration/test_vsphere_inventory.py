@@ -84,17 +84,19 @@ def test_vms_are_listed_in_the_fleet_groups_with_the_fleet_host_vars(fleet, tmp_
     assert manager["ansible_host"] == MANAGER_IP
     assert (manager["platform_provider"], manager["platform_region"], manager["platform_zone"]) == \
         ("vsphere", "DC0", "DC0_C0")
-    assert manager["platform_role"] == "manager" and manager["platform_power_state"] == "running"
+    assert manager["platform_observed_ip"] == MANAGER_IP
+    assert manager["platform_observed_role"] == "manager" and manager["platform_power_state"] == "running"
     assert manager["vsphere_moid"] == fleet[MANAGER]["moid"] and manager["vsphere_uuid"] == fleet[MANAGER]["uuid"]
     assert manager["vsphere_path"] == "/DC0/vm/" + MANAGER
     assert manager["vsphere_attributes"]["containerops.role"] == "manager"
-    for desired in ("vsphere_folder", "vsphere_cpus", "vsphere_memory_mb", "vsphere_cluster", "vsphere_datacenter"):
+    for desired in ("vsphere_folder", "vsphere_cpus", "vsphere_memory_mb", "vsphere_cluster", "vsphere_datacenter",
+                    "platform_role"):
         assert desired not in manager, "%s names a desired setting (docs/fleet.md); not set from facts" % desired
 
     worker = listing["_meta"]["hostvars"][WORKER]
     assert worker["platform_power_state"] == "stopped" and "ansible_host" not in worker
-    assert worker["platform_role"] == "Worker-Pool.A"
-    assert "platform_role" not in listing["_meta"]["hostvars"][IN_FOLDER]
+    assert worker["platform_observed_role"] == "Worker-Pool.A"
+    assert "platform_observed_role" not in listing["_meta"]["hostvars"][IN_FOLDER]
     assert listing["_meta"]["hostvars"][IN_FOLDER]["vsphere_path"] == "/DC0/vm/t-vs-invfolder/" + IN_FOLDER
 
 

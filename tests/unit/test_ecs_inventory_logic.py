@@ -32,19 +32,19 @@ def test_sanitise(raw, group):
 
 def test_host_vars_follow_fleet_md():
     hv = inv.host_vars(INSTANCE)
-    assert hv["ansible_host"] == "10.88.16.5"
+    assert hv["platform_observed_ip"] == "10.88.16.5"
     assert (hv["platform_provider"], hv["platform_region"], hv["platform_zone"]) == ("ecs", "cn-hangzhou",
                                                                                    "cn-hangzhou-h")
-    assert hv["platform_role"] == "Manager" and hv["platform_power_state"] == "stopped"
-    assert hv["ecs_instance_id"] == "i-bp1abc" and hv["ecs_instance_type"] == "ecs.g7.large"
-    assert hv["ecs_tags"] == {"containerops.role": "Manager", "fqdn": "w.x"}
-    assert hv["ecs_security_group_ids"] == ["sg-1"] and "ecs_public_ip" not in hv
+    assert hv["platform_observed_role"] == "Manager" and hv["platform_power_state"] == "stopped"
+    assert hv["ecs_instance_id"] == "i-bp1abc" and hv["ecs_observed_instance_type"] == "ecs.g7.large"
+    assert hv["ecs_observed_tags"] == {"containerops.role": "Manager", "fqdn": "w.x"}
+    assert hv["ecs_observed_security_group_ids"] == ["sg-1"] and "ecs_public_ip" not in hv
     assert inv.groups_for(hv) == ["provider_ecs", "zone_cn_hangzhou_h", "role_manager"]
 
 
 def test_no_role_tag_no_role_var_or_group():
     hv = inv.host_vars(dict(INSTANCE, Tags={"Tag": []}, Status="Starting"))
-    assert "platform_role" not in hv and hv["platform_power_state"] == "starting"
+    assert "platform_observed_role" not in hv and hv["platform_power_state"] == "starting"
     assert inv.groups_for(hv) == ["provider_ecs", "zone_cn_hangzhou_h"]
 
 

@@ -4,8 +4,9 @@ import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "plugins", "filter"))
-from fleet import ecs_instance_specs, vsphere_vm_specs  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "collections"))
+from ansible_collections.containerops.platform.plugins.filter.fleet import (  # noqa: E402
+    ecs_instance_specs, vsphere_vm_specs)
 
 
 def test_vsphere_host_becomes_a_vm_entry_with_static_nic_and_role():

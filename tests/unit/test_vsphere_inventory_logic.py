@@ -56,7 +56,7 @@ def test_where_a_vm_lives_comes_from_the_bulk_structure_read():
         ("DC0", "IDC-A", "esx1", "/DC0/vm/prod")
     assert record["attributes"] == {"containerops.role": "Manager", "owner": "ops"}
     hostvars = inv.InventoryModule._hostvars(record)
-    assert hostvars["ansible_host"] == "10.0.0.5" and hostvars["platform_role"] == "Manager"
+    assert hostvars["platform_observed_ip"] == "10.0.0.5" and hostvars["platform_observed_role"] == "Manager"
     assert (hostvars["platform_region"], hostvars["platform_zone"], hostvars["platform_power_state"]) == \
         ("DC0", "IDC-A", "running")
     assert inv.InventoryModule._fleet_groups(record) == ["zone_idc_a", "role_manager"]
@@ -68,6 +68,6 @@ def test_templates_are_skipped_and_missing_facts_stay_unset():
     record = inv.InventoryModule._record(None, {"moid": "vm-2", "name": "new", "runtime.powerState": "poweredOff"},
                                          s, [])
     hostvars = inv.InventoryModule._hostvars(record)
-    assert "ansible_host" not in hostvars and "platform_role" not in hostvars
+    assert "platform_observed_ip" not in hostvars and "platform_observed_role" not in hostvars
     assert inv.InventoryModule._fleet_groups(record) == []
     assert hostvars["platform_power_state"] == "stopped"

@@ -105,3 +105,19 @@ def test_malformed_daemon_json_setting_is_refused_before_any_change(bootstrapped
     assert "docker_log_max_size 'ten megabytes' is not a size" in bad.stdout, bad.stdout[-3000:]
     assert all(c["changed"] == 0 for c in recap(bad.stdout).values()), bad.stdout[-3000:]
     assert daemon_json_sums(lab) == before
+
+
+def test_minions_are_never_configured_without_the_masters_fingerprint(bootstrapped, lab):
+    # Pinned: every master-mode minion's config names the fingerprint of the master's key.
+    conf = ssh(lab, ADDRESS["lab-vs-1"], "cat /etc/salt/minion.d/containerops.conf").stdout
+    finger = re.search(r"^master_finger: ((?:[0-9a-f]{2}:){31}[0-9a-f]{2})$", conf, re.M)
+    assert finger, conf
+    # An unknown fingerprint (here forced empty) stops the run before a node changes: a minion
+    # without master_finger would trust any master answering at that address.
+    before = daemon_json_sums(lab)
+    bad = ansible("ansible-playbook", "playbooks/bootstrap.yml", "-e", "_salt_master_finger=")
+    assert bad.returncode != 0
+    assert "fingerprint" in bad.stdout and "trusts any master" in bad.stdout, bad.stdout[-3000:]
+    assert "Install - " not in bad.stdout
+    assert daemon_json_sums(lab) == before
+    assert ssh(lab, ADDRESS["lab-vs-1"], "cat /etc/salt/minion.d/containerops.conf").stdout == conf

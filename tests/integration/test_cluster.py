@@ -6,6 +6,7 @@ left on every node again when there was none before.
 """
 import json
 import os
+import shutil
 import subprocess
 import time
 
@@ -18,6 +19,7 @@ WORKERS = {"lab-vs-3": "10.88.1.13", "lab-ecs-2": "10.88.17.11", "lab-ecs-3": "1
 NODES = {**MANAGERS, **WORKERS}
 LEADER_IP = MANAGERS["lab-vs-1"]
 IMAGE = "containerops-lab/busybox:latest"
+KEY_DIR = os.path.join(REPO, ".lab", "swarm")    # swarm_unlock_key_dir of the lab inventory
 
 def ok(result):
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
@@ -71,23 +73,24 @@ def assert_healthy(lab, ip=LEADER_IP):
         assert labels["containerops.workload-class"] == "general"
 
 
-def engines(*limit):
-    """Docker engines on the nodes, from the Salt bootstrap."""
-    return ok(ansible("ansible-playbook", "playbooks/bootstrap.yml", *(("--limit", ",".join(limit)) if limit else ())))
+def engines(*args):
+    """Docker engines on the nodes, from the Salt bootstrap (args: hosts to limit it to, or options)."""
+    if args and not args[0].startswith("-"):
+        args = ("--limit", ",".join(args))
+    return ok(ansible("ansible-playbook", "playbooks/bootstrap.yml", *args))
 
 
 @pytest.fixture(scope="module")
 def swarm(lab, fleet):
     was_active = swarm_state(lab, LEADER_IP) == "active"
-    key_file = os.path.join(REPO, ".lab", "swarm", "unlock-key")
     engines()
     yield lab
     ssh(lab, LEADER_IP, "docker service rm swarmtest >/dev/null 2>&1")
     if not was_active:
         for ip in NODES.values():
             ssh(lab, ip, "docker swarm leave --force >/dev/null 2>&1")
-        if os.path.exists(key_file):
-            os.remove(key_file)
+        for name in os.listdir(KEY_DIR) if os.path.isdir(KEY_DIR) else ():
+            os.remove(os.path.join(KEY_DIR, name))
 
 
 def test_fresh_engines_to_healthy_swarm_and_rerun_changes_nothing(swarm):
@@ -195,8 +198,23 @@ def test_bad_input_fails_clearly_and_leaves_the_cluster_untouched(swarm, tmp_pat
     assert spec_snapshot(lab) == before
 
 
-def inventory_without(tmp_path, host):
-    """A copy of inventories/lab whose desired fleet omits `host` (the machine itself still exists)."""
+def test_a_run_on_part_of_the_fleet_removes_nobody(swarm):
+    """Membership comes from the inventory's fleet, not from the play: a run on the ECS hosts alone
+    must not take the vSphere nodes for departed (on the old code it drained and removed all three)."""
+    lab = swarm
+    before = spec_snapshot(lab)
+    ecs_only = ok(cluster("-e", "swarm_hosts=fleet_ecs"))
+    assert set(recap_changed(ecs_only.stdout)) == {"lab-ecs-1", "lab-ecs-2", "lab-ecs-3"}
+    assert spec_snapshot(lab) == before
+    assert_healthy(lab)
+    # A play without any manager of the inventory cannot work through one: refused, nothing changed.
+    msg = failed(cluster("-e", "swarm_hosts=lab-vs-3,lab-ecs-3"))
+    assert "none of the swarm's managers from inventory" in msg
+    assert spec_snapshot(lab) == before
+
+
+def inventory_without(tmp_path, *hosts):
+    """A copy of inventories/lab whose desired fleet omits `hosts` (the machines themselves still exist)."""
     import yaml
     src = os.path.join(REPO, "inventories", "lab")
     dst = tmp_path / "inventories" / "lab"
@@ -208,7 +226,8 @@ def inventory_without(tmp_path, host):
     with open(os.path.join(src, "fleet.yml")) as f:
         fleet = yaml.safe_load(f)
     for group in fleet["fleet"]["children"].values():
-        group["hosts"].pop(host, None)
+        for host in hosts:
+            group["hosts"].pop(host, None)
     (dst / "fleet.yml").write_text(yaml.safe_dump(fleet))
     return str(dst)
 
@@ -225,6 +244,15 @@ def test_node_removed_from_inventory_is_drained_and_removed(swarm, tmp_path):
                                   "--format '{{.Node}} {{.CurrentState}}'")
     wait_until(lambda: running_on().startswith("lab-ecs-3 Running"), 60, what="test task on lab-ecs-3")
     sh(lab, LEADER_IP, "docker node update --label-add swarmtest=yes lab-vs-3")
+
+    # Two machines gone from the fleet at once (a typo in fleet.yml looks just like that): more than
+    # swarm_remove_max (1), so nothing is removed unless both are confirmed by name.
+    before = spec_snapshot(lab)
+    two_gone = inventory_without(tmp_path / "two", "lab-ecs-2", "lab-ecs-3")
+    msg = failed(ansible("ansible-playbook", "playbooks/cluster.yml", inventory=two_gone))
+    assert "2 nodes left the inventory's fleet" in msg and "lab-ecs-2, lab-ecs-3" in msg
+    assert "swarm_remove_confirm" in msg and "nothing was changed" in msg
+    assert spec_snapshot(lab) == before
 
     without = inventory_without(tmp_path, "lab-ecs-3")
 
@@ -266,9 +294,78 @@ def test_killed_manager_keeps_quorum_and_recreated_node_heals(swarm):
     assert_healthy(lab, MANAGERS["lab-vs-2"])
 
 
-def test_autolock_key_kept_rotated_and_used_after_restart_other_settings_kept(swarm):
+def engine_windows(lab):
+    """{host: (stopped, active)}: when each node's engine last stopped and last became active, in
+    CLOCK_MONOTONIC microseconds - the nodes are containers on one kernel, so their clocks agree."""
+    windows = {}
+    for host, ip in NODES.items():
+        props = dict(line.split("=", 1) for line in sh(lab, ip, "systemctl show docker -p ActiveExitTimestampMonotonic "
+                                                                "-p ActiveEnterTimestampMonotonic").splitlines())
+        windows[host] = (int(props["ActiveExitTimestampMonotonic"]), int(props["ActiveEnterTimestampMonotonic"]))
+    return windows
+
+
+POOLS = json.dumps({"docker_default_address_pools": [{"base": "172.31.0.0/16", "size": 24}]})   # restart needed
+
+
+def test_engine_restarts_never_hit_two_swarm_nodes_at_once(swarm):
+    """A pillar change dockerd cannot reload (default-address-pools) reaches every node. Salt - the
+    masterless timers all at once, bootstrap.yml's highstate on all six - restarts no engine of a Swarm
+    node; engine_restart.yml (run by bootstrap.yml) restarts them one at a time, workers first, with
+    the autolocked managers unlocked, and the swarm is whole after. On the old states every engine
+    restarted together, and the managers stayed locked."""
     lab = swarm
-    key_file = os.path.join(REPO, ".lab", "swarm", "unlock-key")
+    ok(cluster("-e", "swarm_autolock=true"))
+    before = engine_windows(lab)
+    try:
+        # The timers of the three masterless nodes fire together on a changed pillar.
+        for host in ("lab-ecs-1", "lab-ecs-2", "lab-ecs-3"):
+            sh(lab, NODES[host], "sed -i 's/172.30.0.0/172.31.0.0/' /srv/containerops/salt/pillar/hosts/*.sls")
+        timers = [subprocess.Popen(["ssh", "-i", lab["ssh"]["private_key"], "-o", "StrictHostKeyChecking=no",
+                                    "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", f"root@{NODES[h]}",
+                                    "systemctl start containerops-salt-highstate.service"])
+                  for h in ("lab-ecs-1", "lab-ecs-2", "lab-ecs-3")]
+        assert [t.wait(timeout=300) for t in timers] == [0, 0, 0]
+        for host in ("lab-ecs-1", "lab-ecs-2", "lab-ecs-3"):
+            assert sh(lab, NODES[host], "/usr/local/sbin/containerops-docker-restart status") == "pending"
+            assert "172.31.0.0" in sh(lab, NODES[host], "cat /etc/docker/daemon.json")
+        assert engine_windows(lab) == before, "Salt restarted a Swarm node's engine by itself"
+
+        rolled = engines("-e", POOLS)
+        assert "restart pending" in rolled.stdout           # the highstate left it to the roll
+        after = engine_windows(lab)
+        assert all(after[h][0] > before[h][1] for h in NODES), (before, after)   # each engine restarted
+        down = sorted(after.items(), key=lambda item: item[1])
+        for (host, (_, up)), (next_host, (stop, _)) in zip(down, down[1:]):
+            assert up < stop, f"{next_host}'s engine stopped before {host}'s was up again"
+        assert {h for h, _ in down[:3]} == set(WORKERS)   # workers first, then the managers
+        assert {swarm_state(lab, ip) for ip in NODES.values()} == {"active"}   # managers unlocked
+        assert_healthy(lab)
+        for host in MANAGERS:
+            assert sh(lab, LEADER_IP, f"docker node inspect {host} --format "
+                                      "'{{.ManagerStatus.Reachability}} {{.Spec.Availability}}'") == "reachable active"
+        again = ok(ansible("ansible-playbook", "playbooks/engine_restart.yml"))
+        assert "no engine restart pending" in again.stdout and sum(recap_changed(again.stdout).values()) == 0
+    finally:
+        # Back to the inventory's pools (a roll again, three workers at once this time), autolock off.
+        engines("-e", "swarm_engine_restart_batch=3")
+        ok(cluster())
+        assert_healthy(lab)
+
+
+def cluster_id(lab):
+    return sh(lab, LEADER_IP, "docker info --format '{{.Swarm.Cluster.ID}}'")
+
+
+def read_key(path):
+    with open(path) as f:
+        return f.read().strip()
+
+
+def test_autolock_key_kept_per_cluster_rotated_safely_and_used_after_restart(swarm):
+    lab = swarm
+    key_file = os.path.join(KEY_DIR, cluster_id(lab) + ".key")
+    other_cluster = os.path.join(KEY_DIR, "some-other-swarm.key")   # another swarm run from this controller
 
     def history_limit():
         return sh(lab, LEADER_IP, "docker info --format '{{.Swarm.Cluster.Spec.Orchestration.TaskHistoryRetentionLimit}}'")
@@ -277,31 +374,49 @@ def test_autolock_key_kept_rotated_and_used_after_restart_other_settings_kept(sw
     try:
         locked = ok(cluster("-e", "swarm_autolock=true"))
         assert oct(os.stat(key_file).st_mode & 0o777) == "0o600"
-        with open(key_file) as f:
-            key = f.read().strip()
+        key = read_key(key_file)
         assert key.startswith("SWMKEY-1-") and key not in locked.stdout
         assert sh(lab, LEADER_IP, "docker swarm unlock-key -q") == key
+        with open(other_cluster, "w") as f:
+            f.write("SWMKEY-1-of-another-swarm\n")
 
         rotated = ok(cluster("-e", "swarm_autolock=true", "-e", "swarm_unlock_key_rotate=true"))
-        with open(key_file) as f:
-            new_key = f.read().strip()
+        new_key = read_key(key_file)
         assert new_key != key and new_key == sh(lab, LEADER_IP, "docker swarm unlock-key -q")
+        assert read_key(key_file + ".previous") == key      # the old key stays until the next rotation
         assert new_key not in rotated.stdout and key not in rotated.stdout
 
-        # A manager restarted after the rotation comes back locked; the role unlocks it with the stored key.
+        # A failure between the rotation and the store (here: the new file cannot be written) loses
+        # nothing: the stored key is untouched, and the next run stores the key the swarm has.
+        os.mkdir(key_file + ".new")
+        try:
+            failed(cluster("-e", "swarm_autolock=true", "-e", "swarm_unlock_key_rotate=true"))
+            assert read_key(key_file) == new_key
+        finally:
+            shutil.rmtree(key_file + ".new")
+        newest = sh(lab, LEADER_IP, "docker swarm unlock-key -q")
+        assert newest != new_key
+        healed = ok(cluster("-e", "swarm_autolock=true"))
+        assert read_key(key_file) == newest and read_key(key_file + ".previous") == new_key
+        assert newest not in healed.stdout
+
+        # A manager restarted after the rotations comes back locked; the role unlocks it with the stored key.
         ip = MANAGERS["lab-ecs-1"]
         sh(lab, ip, "systemctl restart docker")
         wait_until(lambda: swarm_state(lab, ip) == "locked", 60, what="lab-ecs-1 locked after restart")
         unlocked = ok(cluster("-e", "swarm_autolock=true"))
-        assert new_key not in unlocked.stdout
+        assert newest not in unlocked.stdout
         assert swarm_state(lab, ip) == "active"
         assert_healthy(lab, ip)
 
         ok(cluster())
         assert sh(lab, LEADER_IP, "docker info --format '{{.Swarm.Cluster.Spec.EncryptionConfig.AutoLockManagers}}'") \
             == "false"
-        assert not os.path.exists(key_file)
+        assert not os.path.exists(key_file) and not os.path.exists(key_file + ".previous")
+        assert read_key(other_cluster) == "SWMKEY-1-of-another-swarm"   # only this swarm's key went
         # Turning autolock on and off, and rotating, kept what was set by hand.
         assert history_limit() == "7"
     finally:
         sh(lab, LEADER_IP, f"docker swarm update --task-history-limit {default_limit} >/dev/null")
+        if os.path.exists(other_cluster):
+            os.remove(other_cluster)

@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -37,6 +38,11 @@ NODE_IMAGE = "containerops-lab/node:bookworm"
 BUSYBOX_IMAGE = "containerops-lab/busybox:latest"
 VCSIM_PORT = int(os.environ.get("CONTAINEROPS_LAB_VCSIM_PORT", "8989"))
 ECS_PORT = int(os.environ.get("CONTAINEROPS_LAB_ECS_PORT", "8990"))
+# The emulator's HTTPS listener, with a certificate signed by the lab CA (.lab/tls/ca.pem).
+ECS_TLS_PORT = int(os.environ.get("CONTAINEROPS_LAB_ECS_TLS_PORT", "8991"))
+# Seconds before a new ECS instance shows in DescribeInstances, as on the real API (see
+# lab/ecs_emulator/README.md); 0 turns the lag off.
+ECS_LIST_LAG = os.environ.get("CONTAINEROPS_LAB_ECS_LIST_LAG", "4")
 ETCD_PORT = int(os.environ.get("CONTAINEROPS_LAB_ETCD_PORT", "12379"))
 ECS_CONTAINER_PREFIX = "containerops-lab-ecs-"
 
@@ -104,6 +110,86 @@ def write_private(file, text):
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(file + ".tmp", file)
+
+
+def ecs_list_lag():
+    """CONTAINEROPS_LAB_ECS_LIST_LAG, checked (a bad value stops `up` before anything starts)."""
+    try:
+        lag = float(ECS_LIST_LAG)
+    except ValueError:
+        lag = -1.0
+    if lag < 0:
+        raise SystemExit(f"lab: CONTAINEROPS_LAB_ECS_LIST_LAG={ECS_LIST_LAG!r} is not a number of seconds >= 0; "
+                         "unset it (default 4) or set e.g. 0 to turn the ECS listing lag off")
+    return ECS_LIST_LAG
+
+
+# The lab CA signs the certificate of the ECS emulator's HTTPS listener, so clients can verify
+# it as they would a private cloud endpoint (ca_file in .lab/lab.json) instead of turning
+# verification off. Made once per checkout, like the SSH key; the server certificate is made
+# again when missing or about to expire.
+TLS_CONFIG = """\
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = containerops lab
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+"""
+
+
+def tls_files(directory=None):
+    directory = directory or path("tls")
+    return {name: os.path.join(directory, name) for name in ("ca.pem", "ca.key", "ecs.pem", "ecs.key")}
+
+
+def ensure_tls(directory=None):
+    """The lab CA and the emulator's certificate for 127.0.0.1 / localhost, made with openssl."""
+    files = tls_files(directory)
+    directory = os.path.dirname(files["ca.pem"])
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    os.chmod(directory, 0o700)
+    openssl = shutil.which("openssl")
+    if not openssl:
+        raise SystemExit("lab: openssl is needed to make the lab CA; install it (apt-get install openssl)")
+    fresh_ca = not (os.path.exists(files["ca.pem"]) and os.path.exists(files["ca.key"]))
+    renew = fresh_ca or not os.path.exists(files["ecs.key"]) or run(
+        [openssl, "x509", "-checkend", "86400", "-noout", "-in", files["ecs.pem"]], check=False).returncode != 0
+    if not renew:
+        return files
+    old_umask = os.umask(0o077)  # the keys are never readable by others, not even for a moment
+    try:
+        with tempfile.TemporaryDirectory(dir=directory) as tmp:
+            config = os.path.join(tmp, "openssl.cnf")
+            with open(config, "w") as f:
+                f.write(TLS_CONFIG)
+            new_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+            if fresh_ca:
+                run([openssl, "req", "-x509", "-new", "-config", config, "-extensions", "ca", *new_key,
+                     "-keyout", files["ca.key"], "-out", files["ca.pem"], "-days", "3650",
+                     "-subj", "/CN=containerops lab CA"])
+            csr = os.path.join(tmp, "ecs.csr")
+            run([openssl, "req", "-new", "-config", config, *new_key, "-keyout", files["ecs.key"], "-out", csr,
+                 "-subj", "/CN=localhost"])
+            run([openssl, "x509", "-req", "-in", csr, "-CA", files["ca.pem"], "-CAkey", files["ca.key"],
+                 "-set_serial", str(secrets.randbits(63)), "-days", "825", "-extfile", config,
+                 "-extensions", "server", "-out", files["ecs.pem"]])
+    finally:
+        os.umask(old_umask)
+    for name in ("ca.key", "ecs.key"):
+        os.chmod(files[name], 0o600)
+    log(f"TLS: {'lab CA and ' if fresh_ca else ''}emulator certificate made in {directory}")
+    return files
 
 
 def public_key():
@@ -246,13 +332,17 @@ def services(creds):
         Service("ecs", ECS_PORT, [
             sys.executable, "-m", "ecs_emulator",
             "--listen", f"127.0.0.1:{ECS_PORT}",
+            "--tls-listen", f"127.0.0.1:{ECS_TLS_PORT}",
+            "--tls-cert", tls_files()["ecs.pem"], "--tls-key", tls_files()["ecs.key"],
+            "--list-lag", ECS_LIST_LAG,
             "--credentials", path("ecs-credentials.json"),
             "--state-file", path("ecs-state.json"),
             "--backend", "docker",
             "--node-image", NODE_IMAGE,
             "--docker-run-args", json.dumps(NODE_RUN_ARGS),
             "--container-prefix", ECS_CONTAINER_PREFIX,
-        ], env={"PYTHONPATH": LAB_DIR}, ready=lambda: http_ok(f"http://127.0.0.1:{ECS_PORT}/_emulator/stats")),
+        ], env={"PYTHONPATH": LAB_DIR},
+            ready=lambda: http_ok(f"http://127.0.0.1:{ECS_PORT}/_emulator/stats") and port_open(ECS_TLS_PORT)),
     ]
 
 
@@ -284,7 +374,8 @@ def lab_info(creds):
                     "datacenter": "DC0", "cluster": "DC0_C0", "datastore": "LocalDS_0",
                     "template": "debian12-template", **creds["vsphere"]},
         "ecs": {"endpoint": f"127.0.0.1:{ECS_PORT}", "admin_url": f"http://127.0.0.1:{ECS_PORT}/_emulator",
-                "container_prefix": ECS_CONTAINER_PREFIX, **creds["ecs"]},
+                "https_endpoint": f"https://127.0.0.1:{ECS_TLS_PORT}", "ca_file": tls_files()["ca.pem"],
+                "list_lag": float(ECS_LIST_LAG), "container_prefix": ECS_CONTAINER_PREFIX, **creds["ecs"]},
         "etcd": {"endpoint": f"http://127.0.0.1:{ETCD_PORT}"},
     }
 
@@ -313,6 +404,8 @@ def write_lab_info(info):
 def up(args):
     started = time.monotonic()
     creds = ensure_state()
+    ecs_list_lag()
+    ensure_tls()
     write_private(path("ecs-credentials.json"), json.dumps(
         {"access_keys": {creds["ecs"]["access_key_id"]: creds["ecs"]["access_key_secret"]}}))
     run(["bash", os.path.join(LAB_DIR, "images", "build_busybox.sh"), BUSYBOX_IMAGE], capture=False)

@@ -5,7 +5,7 @@ set -euo pipefail
 sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
 
 packages=(docker.io golang-go golang-github-vmware-govmomi-dev debootstrap etcd-server
-          busybox-static openssh-client python3-venv make)
+          busybox-static openssh-client openssl python3-venv make)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

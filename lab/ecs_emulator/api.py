@@ -1,17 +1,18 @@
-"""The ECS 2014-05-26 actions: parameter parsing, validation and response shapes."""
+"""The ECS 2014-05-26 actions: what each does to the state and the body it answers with."""
 
 import base64
 import binascii
-import hashlib
 import ipaddress
 import json
 import re
-import time
 import uuid
 
 from . import errors
 from .errors import ApiError
-from .state import iso_minutes
+from .params import Params, paginate, system_disk, valid_description, valid_host_name, valid_instance_name, \
+    validate_tags, expand_name
+from .views import render_disk, render_instance
+from .world_api import WorldActions
 
 # Params that describe the call, not the request: left out of ClientToken fingerprints.
 COMMON_PARAMS = {
@@ -21,274 +22,35 @@ COMMON_PARAMS = {
 
 STATUSES = ("Pending", "Running", "Starting", "Stopping", "Stopped")
 
-
-# ---------------------------------------------------------------------- parameter access
-
-class Params:
-    """Request parameters; an empty string counts as not given (the SDK sends set_X("") as X=)."""
-
-    def __init__(self, raw):
-        self.raw = raw
-
-    def get(self, name, default=None):
-        value = self.raw.get(name)
-        return default if value is None or value == "" else value
-
-    def has(self, name):
-        return self.get(name) is not None
-
-    def required(self, name):
-        value = self.get(name)
-        if value is None:
-            raise errors.missing(name)
-        return value
-
-    def bool(self, name, default=False):
-        value = self.get(name)
-        if value is None:
-            return default
-        low = value.lower()
-        if low == "true":
-            return True
-        if low == "false":
-            return False
-        raise errors.invalid(name)
-
-    def int(self, name, default=None, lo=None, hi=None, error=None):
-        value = self.get(name)
-        if value is None:
-            return default
-        try:
-            number = int(value)
-        except ValueError:
-            raise error or errors.invalid(name)
-        if (lo is not None and number < lo) or (hi is not None and number > hi):
-            raise error or errors.invalid(name)
-        return number
-
-    def repeat(self, prefix):
-        """Values of prefix.1, prefix.2, ... ordered by N (gaps allowed)."""
-        found = []
-        pat = re.compile(r"^%s\.(\d+)$" % re.escape(prefix))
-        for key, value in self.raw.items():
-            m = pat.match(key)
-            if m and value != "":
-                found.append((int(m.group(1)), value))
-        return [v for _, v in sorted(found)]
-
-    def tags(self, prefix="Tag", max_n=20):
-        """[(key, value-or-None)] from prefix.N.Key / prefix.N.Value, ordered by N."""
-        pat = re.compile(r"^%s\.(\d+)\.(Key|Value)$" % re.escape(prefix))
-        entries = {}
-        for key, value in self.raw.items():
-            m = pat.match(key)
-            if m:
-                entries.setdefault(int(m.group(1)), {})[m.group(2)] = value
-        out = []
-        for n in sorted(entries):
-            if n < 1 or n > max_n:
-                raise ApiError(400, "InvalidTagCount", "The specified tags are beyond the permitted range.")
-            key = entries[n].get("Key")
-            value = entries[n].get("Value")
-            if key is None or key == "":
-                if value not in (None, ""):
-                    raise ApiError(400, "InvalidTagKey.Malformed", "The specified Tag.%d.Key is not valid." % n)
-                continue
-            out.append((key, value))
-        return out
-
-    def json_list(self, name, error=None, max_items=100):
-        value = self.get(name)
-        if value is None:
-            return None
-        try:
-            items = json.loads(value)
-        except ValueError:
-            raise error or errors.invalid(name)
-        if not isinstance(items, list) or not all(isinstance(i, str) for i in items) or len(items) > max_items:
-            raise error or errors.invalid(name)
-        return items
+# What DescribeInstances answers at most when filtering by Tag.N (documented: 1,000 resources).
+TAG_FILTER_MAX = 1000
 
 
-def validate_tags(tags):
-    keys = set()
-    for key, value in tags:
-        low = key.lower()
-        if len(key) > 128 or low.startswith("aliyun") or low.startswith("acs:") or "http://" in low or "https://" in low:
-            raise ApiError(400, "InvalidTagKey.Malformed", "The specified Tag.n.Key is not valid.")
-        if value is not None:
-            lowv = value.lower()
-            if len(value) > 128 or lowv.startswith("acs:") or "http://" in lowv or "https://" in lowv:
-                raise ApiError(400, "InvalidTagValue.Malformed", "The specified Tag.n.Value is not valid.")
-        if key in keys:
-            raise ApiError(400, "Duplicate.TagKey", "The Tag.N.Key contain duplicate key.")
-        keys.add(key)
-
-
-# ---------------------------------------------------------------------- paging
-
-def _encode_token(seq):
-    head = "%016x" % seq
-    return head + hashlib.md5(("ecs-emulator:" + head).encode()).hexdigest()[:16]
-
-
-def _decode_token(token):
-    if not re.match(r"^[0-9a-f]{32}$", token or "") or _encode_token(int(token[:16], 16)) != token:
-        raise errors.invalid("NextToken")
-    return int(token[:16], 16)
-
-
-def paginate(items, p, key, default_size=10, max_size=100, allow_token=True, token_max=100):
-    """Page items (already in stable order, key(item) increasing) in either style.
-
-    Page style: PageNumber (from 1) / PageSize. Token style (MaxResults or NextToken given):
-    PageNumber/PageSize are ignored, MaxResults is clamped to 10..token_max as documented.
-    Returns (page, response-fields).
-    """
-    if allow_token and (p.has("MaxResults") or p.has("NextToken")):
-        size = p.int("MaxResults", default=default_size)
-        size = min(max(size, 10), token_max)
-        start = 0
-        if p.has("NextToken"):
-            seq = _decode_token(p.get("NextToken"))
-            start = next((i for i, it in enumerate(items) if key(it) >= seq), len(items))
-        page = items[start:start + size]
-        rest = items[start + size:]
-        return page, {"TotalCount": len(items), "NextToken": _encode_token(key(rest[0])) if rest else ""}
-    number = p.int("PageNumber", default=1, lo=1)
-    size = p.int("PageSize", default=default_size, lo=1, hi=max_size)
-    start = (number - 1) * size
-    page = items[start:start + size]
-    fields = {"TotalCount": len(items), "PageNumber": number, "PageSize": size}
-    if allow_token:
-        rest = items[start + size:]
-        fields["NextToken"] = _encode_token(key(rest[0])) if rest else ""
-    return page, fields
-
-
-# ---------------------------------------------------------------------- name rules
-
-_INSTANCE_NAME = re.compile(r"^[A-Za-z\u4e00-\u9fa5][A-Za-z0-9\u4e00-\u9fa5:_.\-]{1,127}$")
-_HOST_SEGMENT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?$")
-_SEQ_PATTERN = re.compile(r"\[(\d+),(\d+)\]")
-
-
-def valid_instance_name(name):
-    return bool(_INSTANCE_NAME.match(name)) and not name.lower().startswith(("http://", "https://"))
-
-
-def valid_host_name(name):
-    # Linux rules: 2-64 chars, dot-separated segments of letters, digits and inner hyphens.
-    if not 2 <= len(name) <= 64 or "--" in name:
-        return False
-    return all(_HOST_SEGMENT.match(seg) for seg in name.split("."))
-
-
-def valid_description(text):
-    return 2 <= len(text) <= 256 and not text.lower().startswith(("http://", "https://"))
-
-
-def expand_name(template, index, count, instance_id, unique_suffix):
-    """name_prefix[begin,bits]suffix sequential naming, ${instance_id}, UniqueSuffix."""
-    name = template.replace("${instance_id}", instance_id)
-    m = _SEQ_PATTERN.search(name)
-    if m:
-        begin, bits = int(m.group(1)), int(m.group(2))
-        return name[:m.start()] + str(begin + index).zfill(bits) + name[m.end():]
-    if unique_suffix:
-        return name + "%03d" % (index + 1)
-    return name
-
-
-# ---------------------------------------------------------------------- views
-
-def render_instance(world, inst):
-    itype = world.instance_types.get(inst["InstanceType"], {})
-    image = world.images.get(inst["ImageId"], {})
-    ip = inst["PrivateIpAddress"]
-    # Key order matters to footmark (yaml.safe_load + __setattr__): EipAddress before PublicIpAddress.
-    return {
-        "InstanceId": inst["InstanceId"],
-        "InstanceName": inst["InstanceName"],
-        "Description": inst.get("Description", ""),
-        "HostName": inst["HostName"],
-        "ImageId": inst["ImageId"],
-        "InstanceType": inst["InstanceType"],
-        "InstanceTypeFamily": itype.get("InstanceTypeFamily", ""),
-        "Cpu": itype.get("CpuCoreCount", 0),
-        "Memory": int(itype.get("MemorySize", 0) * 1024),
-        "OSType": image.get("OSType", "linux"),
-        "OSName": image.get("OSName", ""),
-        "OSNameEn": image.get("OSNameEn", ""),
-        "Status": inst["Status"],
-        "RegionId": inst["RegionId"],
-        "ZoneId": inst["ZoneId"],
-        "InstanceNetworkType": "vpc",
-        "CreationTime": iso_minutes(inst["CreationTime"]),
-        "StartTime": iso_minutes(inst["StartTime"]) if inst.get("StartTime") else "",
-        "ExpiredTime": "2099-12-31T15:59Z",
-        "AutoReleaseTime": "",
-        "InstanceChargeType": inst.get("InstanceChargeType", "PostPaid"),
-        "InternetChargeType": inst.get("InternetChargeType", "PayByTraffic"),
-        "InternetMaxBandwidthIn": inst.get("InternetMaxBandwidthIn", 0),
-        "InternetMaxBandwidthOut": inst.get("InternetMaxBandwidthOut", 0),
-        "IoOptimized": True,
-        "KeyPairName": inst.get("KeyPairName", ""),
-        "SerialNumber": inst.get("SerialNumber", ""),
-        "StoppedMode": inst.get("StoppedMode", "Not-applicable"),
-        "SpotStrategy": "NoSpot",
-        "DeletionProtection": bool(inst.get("DeletionProtection", False)),
-        "DeviceAvailable": True,
-        "GPUAmount": 0,
-        "GPUSpec": "",
-        "LocalStorageAmount": 0,
-        "LocalStorageCapacity": 0,
-        "ResourceGroupId": "",
-        "Recyclable": False,
-        "CreditSpecification": "",
-        "DeploymentSetId": "",
-        "HpcClusterId": "",
-        "VlanId": "",
-        "ClusterId": "",
-        "SaleCycle": "",
-        "EipAddress": {"AllocationId": "", "IpAddress": "", "Bandwidth": 0, "InternetChargeType": "",
-                       "IsSupportUnassociate": False},
-        "PublicIpAddress": {"IpAddress": []},
-        "InnerIpAddress": {"IpAddress": []},
-        "RdmaIpAddress": {"IpAddress": []},
-        "VpcAttributes": {
-            "VpcId": inst["VpcId"],
-            "VSwitchId": inst["VSwitchId"],
-            "NatIpAddress": "",
-            "PrivateIpAddress": {"IpAddress": [ip]},
-        },
-        "SecurityGroupIds": {"SecurityGroupId": list(inst["SecurityGroupIds"])},
-        "NetworkInterfaces": {"NetworkInterface": [{
-            "NetworkInterfaceId": inst["NetworkInterfaceId"],
-            "Type": "Primary",
-            "MacAddress": inst["MacAddress"],
-            "PrimaryIpAddress": ip,
-            "PrivateIpSets": {"PrivateIpSet": [{"PrivateIpAddress": ip, "Primary": True}]},
-            "Ipv6Sets": {"Ipv6Set": []},
-        }]},
-        "OperationLocks": {"LockReason": []},
-        "Tags": {"Tag": [{"TagKey": k, "TagValue": v} for k, v in inst.get("Tags", [])]},
-        "MetadataOptions": {"HttpEndpoint": "enabled", "HttpTokens": "optional", "HttpPutResponseHopLimit": 1},
-        "CpuOptions": {"CoreCount": max(1, itype.get("CpuCoreCount", 2) // 2), "ThreadsPerCore": 2, "Numa": ""},
-    }
-
-
-# ---------------------------------------------------------------------- the actions
-
-class Api:
+class Api(WorldActions):
     """One method per action; each returns the response body without RequestId."""
 
-    # Actions that work with any (even unknown) RegionId: the inventory plugin asks cn-beijing.
-    REGIONLESS = {"DescribeRegions"}
+    # RegionId as the API reference has it (aliyun.md 2.6; request models of the current SDK):
+    # these answer for any RegionId, even an unknown one (the inventory plugin asks cn-beijing) ...
+    REGION_IGNORED = {"DescribeRegions", "DescribeInstanceTypes"}
+    # ... these find the instance by its id and take RegionId only as an optional check, so a
+    # client that sends none (the current SDK for StopInstance & co.) works. The rest require it.
+    REGION_OPTIONAL = {"StartInstance", "StopInstance", "RebootInstance", "DeleteInstance",
+                       "DescribeInstanceAttribute", "ModifyInstanceAttribute", "JoinSecurityGroup",
+                       "LeaveSecurityGroup", "DescribeVSwitches"}
+    # Actions that change instances, and the parameters that name them: two of these on one
+    # instance at the same time -> OperationConflict for the second.
+    CHANGING = {
+        "StartInstance": "InstanceId", "StopInstance": "InstanceId", "RebootInstance": "InstanceId",
+        "DeleteInstance": "InstanceId", "ModifyInstanceAttribute": "InstanceId",
+        "JoinSecurityGroup": "InstanceId", "LeaveSecurityGroup": "InstanceId",
+        "StartInstances": "InstanceId.N", "StopInstances": "InstanceId.N", "RebootInstances": "InstanceId.N",
+        "DeleteInstances": "InstanceId.N", "TagResources": "ResourceId.N", "UntagResources": "ResourceId.N",
+    }
 
-    def __init__(self, state):
+    def __init__(self, state, tag_filter_max=TAG_FILTER_MAX):
         self.state = state
         self.world = state.world
+        self.tag_filter_max = int(tag_filter_max)
         self.actions = {
             "DescribeRegions": self.describe_regions,
             "DescribeZones": self.describe_zones,
@@ -321,163 +83,33 @@ class Api:
 
     def call(self, action, raw_params, region_id):
         p = Params(raw_params)
-        if action not in self.REGIONLESS:
-            if not region_id:
-                raise errors.missing("RegionId")
+        if action in self.REGION_IGNORED:
+            pass
+        elif region_id:
             if region_id not in self.world.regions:
                 raise errors.region_not_found()
+        elif action in self.REGION_OPTIONAL:
+            region_id = None  # any region
+        else:
+            raise errors.missing("RegionId")
         return self.actions[action](p, region_id)
 
-    # ------------------------------------------------------------------ world resources
-
-    @staticmethod
-    def _lang_name(obj, p):
-        lang = (p.get("AcceptLanguage") or "zh-CN").lower()
-        return obj.get("LocalNameEn", obj["LocalName"]) if lang.startswith("en") else obj["LocalName"]
-
-    def describe_regions(self, p, region_id):
-        regions = [{
-            "RegionId": r["RegionId"],
-            "LocalName": self._lang_name(r, p),
-            "RegionEndpoint": r["RegionEndpoint"],
-            "Status": "available",
-        } for r in self.world.regions.values()]
-        return {"Regions": {"Region": regions}}
-
-    def describe_zones(self, p, region_id):
-        types = list(self.world.instance_types)
-        zones = [{
-            "ZoneId": z["ZoneId"],
-            "LocalName": self._lang_name(z, p),
-            "ZoneType": "AvailabilityZone",
-            "AvailableResourceCreation": {"ResourceTypes": ["VSwitch", "IoOptimized", "Instance", "Disk"]},
-            "AvailableInstanceTypes": {"InstanceTypes": types},
-            "AvailableDiskCategories": {"DiskCategories": ["cloud_essd", "cloud_auto", "cloud_efficiency"]},
-            "AvailableVolumeCategories": {"VolumeCategories": ["cloud_essd", "cloud_auto", "cloud_efficiency"]},
-            "AvailableResources": {"ResourcesInfo": []},
-            "AvailableDedicatedHostTypes": {"DedicatedHostType": []},
-        } for z in self.world.zones.values() if z["RegionId"] == region_id]
-        return {"Zones": {"Zone": zones}}
-
-    def describe_vpcs(self, p, region_id):
-        vpcs = [v for v in self.world.vpcs.values() if v["RegionId"] == region_id]
-        if p.has("VpcId"):
-            wanted = set(p.get("VpcId").split(","))
-            vpcs = [v for v in vpcs if v["VpcId"] in wanted]
-        if p.has("IsDefault"):
-            is_default = p.bool("IsDefault")
-            vpcs = [v for v in vpcs if bool(v.get("IsDefault")) == is_default]
-        page, fields = paginate(list(enumerate(vpcs)), p, key=lambda e: e[0], max_size=50, allow_token=False)
-        out = []
-        for _, v in page:
-            vsws = [s["VSwitchId"] for s in self.world.vswitches.values() if s["VpcId"] == v["VpcId"]]
-            out.append({
-                "VpcId": v["VpcId"], "RegionId": region_id, "Status": "Available", "VpcName": v["VpcName"],
-                "VSwitchIds": {"VSwitchId": vsws}, "CidrBlock": v["CidrBlock"], "VRouterId": v["VRouterId"],
-                "Description": v.get("Description", ""), "IsDefault": bool(v.get("IsDefault")),
-                "CreationTime": v["CreationTime"], "UserCidrs": {"UserCidr": []},
-            })
-        return dict(fields, Vpcs={"Vpc": out})
-
-    def describe_vswitches(self, p, region_id):
-        vsws = [s for s in self.world.vswitches.values() if s["RegionId"] == region_id]
-        for name in ("VpcId", "ZoneId", "VSwitchId"):
-            if p.has(name):
-                vsws = [s for s in vsws if s[name] == p.get(name)]
-        if p.has("IsDefault"):
-            is_default = p.bool("IsDefault")
-            vsws = [s for s in vsws if bool(s.get("IsDefault")) == is_default]
-        page, fields = paginate(list(enumerate(vsws)), p, key=lambda e: e[0], max_size=50, allow_token=False)
-        with self.state.lock:
-            out = [{
-                "VSwitchId": s["VSwitchId"], "VpcId": s["VpcId"], "Status": "Available",
-                "CidrBlock": s["CidrBlock"], "ZoneId": s["ZoneId"],
-                "AvailableIpAddressCount": self.state.available_ip_count(s["VSwitchId"]),
-                "Description": s.get("Description", ""), "VSwitchName": s["VSwitchName"],
-                "CreationTime": s["CreationTime"], "IsDefault": bool(s.get("IsDefault")),
-            } for _, s in page]
-        return dict(fields, VSwitches={"VSwitch": out})
-
-    def describe_security_groups(self, p, region_id):
-        sgs = [g for g in self.world.security_groups.values() if g["RegionId"] == region_id]
-        if p.has("VpcId"):
-            sgs = [g for g in sgs if g["VpcId"] == p.get("VpcId")]
-        if p.has("SecurityGroupId"):
-            sgs = [g for g in sgs if g["SecurityGroupId"] == p.get("SecurityGroupId")]
-        ids = p.json_list("SecurityGroupIds")
-        if ids is not None:
-            sgs = [g for g in sgs if g["SecurityGroupId"] in ids]
-        if p.has("SecurityGroupName"):
-            sgs = [g for g in sgs if g["SecurityGroupName"] == p.get("SecurityGroupName")]
-        page, fields = paginate(list(enumerate(sgs)), p, key=lambda e: e[0], max_size=50)
-        with self.state.lock:
-            counts = {}
-            for inst in self.state.instances.values():
-                for sg in inst["SecurityGroupIds"]:
-                    counts[sg] = counts.get(sg, 0) + 1
-        out = [{
-            "SecurityGroupId": g["SecurityGroupId"], "SecurityGroupName": g["SecurityGroupName"],
-            "Description": g.get("Description", ""), "VpcId": g["VpcId"],
-            "SecurityGroupType": g.get("SecurityGroupType", "normal"), "CreationTime": g["CreationTime"],
-            "EcsCount": counts.get(g["SecurityGroupId"], 0), "AvailableInstanceAmount": 2000,
-            "ResourceGroupId": "", "ServiceManaged": False, "Tags": {"Tag": []},
-        } for _, g in page]
-        return dict(fields, RegionId=region_id, SecurityGroups={"SecurityGroup": out})
-
-    def describe_images(self, p, region_id):
-        images = list(self.world.images.values())
-        if p.has("ImageId"):
-            wanted = [i.strip() for i in p.get("ImageId").split(",")]
-            images = [i for i in images if i["ImageId"] in wanted]
-        for name in ("ImageName", "ImageFamily", "OSType", "Architecture"):
-            if p.has(name):
-                images = [i for i in images if i.get(name) == p.get(name)]
-        if p.has("ImageOwnerAlias") and p.get("ImageOwnerAlias") != "system":
-            images = []
-        statuses = (p.get("Status") or "Available").split(",")
-        if "Available" not in statuses:
-            images = []
-        page, fields = paginate(list(enumerate(images)), p, key=lambda e: e[0], max_size=100, allow_token=False)
-        out = [{
-            "ImageId": i["ImageId"], "ImageName": i["ImageName"], "ImageFamily": i.get("ImageFamily", ""),
-            "ImageVersion": "", "Description": "", "Size": i.get("Size", 20),
-            "Architecture": i.get("Architecture", "x86_64"), "OSType": i.get("OSType", "linux"),
-            "Platform": i.get("Platform", ""), "OSName": i.get("OSName", ""), "OSNameEn": i.get("OSNameEn", ""),
-            "ImageOwnerAlias": "system", "Status": "Available", "Progress": "100%", "Usage": "instance",
-            "IsPublic": True, "IsSelfShared": "", "IsSubscribed": False, "IsCopied": False,
-            "IsSupportCloudinit": True, "IsSupportIoOptimized": True, "CreationTime": i["CreationTime"],
-            "BootMode": "BIOS", "ProductCode": "", "ImageOwnerId": 0,
-            "DiskDeviceMappings": {"DiskDeviceMapping": [{
-                "Type": "system", "Device": "/dev/xvda", "Size": str(i.get("Size", 20)), "Format": "", "SnapshotId": "",
-            }]},
-            "Tags": {"Tag": []},
-        } for _, i in page]
-        return dict(fields, RegionId=region_id, Images={"Image": out})
-
-    def describe_instance_types(self, p, region_id):
-        types = list(self.world.instance_types.values())
-        wanted = p.repeat("InstanceTypes")
-        if wanted:
-            types = [t for t in types if t["InstanceTypeId"] in wanted]
-        if p.has("InstanceTypeFamily"):
-            types = [t for t in types if t["InstanceTypeFamily"] == p.get("InstanceTypeFamily")]
-        out = [{
-            "InstanceTypeId": t["InstanceTypeId"], "InstanceTypeFamily": t["InstanceTypeFamily"],
-            "CpuCoreCount": t["CpuCoreCount"], "MemorySize": float(t["MemorySize"]),
-            "InstanceFamilyLevel": "EnterpriseLevel", "CpuArchitecture": "X86",
-            "GPUAmount": 0, "GPUSpec": "", "LocalStorageCategory": "",
-            "EniQuantity": 3, "EniPrivateIpAddressQuantity": 6, "EniIpv6AddressQuantity": 1,
-            "InstanceBandwidthRx": 2048000, "InstanceBandwidthTx": 2048000,
-            "InstancePpsRx": 300000, "InstancePpsTx": 300000, "PrimaryEniQueueNumber": 2,
-        } for t in types]
-        return {"InstanceTypes": {"InstanceType": out}, "NextToken": ""}
+    def changed_instances(self, action, raw_params):
+        """Ids of the instances a changing action works on (empty for the others)."""
+        name = self.CHANGING.get(action)
+        if name is None:
+            return []
+        p = Params(raw_params)
+        if name.endswith(".N"):
+            return list(dict.fromkeys(p.repeat(name[:-2])))
+        return [p.get(name)] if p.has(name) else []
 
     # ------------------------------------------------------------------ instance helpers
 
     def _instance(self, region_id, instance_id):
-        """Look up an instance of this region (caller holds the state lock)."""
+        """Look up an instance of this region, or of any when region_id is None (caller holds the lock)."""
         inst = self.state.instances.get(instance_id)
-        if inst is None or inst["RegionId"] != region_id:
+        if inst is None or region_id not in (None, inst["RegionId"]):
             raise errors.instance_not_found(instance_id)
         return inst
 
@@ -567,8 +199,8 @@ class Api:
         fingerprint = json.dumps({k: v for k, v in sorted(p.raw.items()) if k not in COMMON_PARAMS}, sort_keys=True)
         token_key = "RunInstances|%s|%s" % (region_id, token)
         with self.state.lock:
-            if token is not None and not dry_run and token_key in self.state.tokens:
-                previous = self.state.tokens[token_key]
+            previous = self.state.remembered_token(token_key) if token is not None and not dry_run else None
+            if previous is not None:
                 if previous["fingerprint"] != fingerprint:
                     # Guess for the status and text; the code is documented.
                     raise ApiError(400, "IdempotentParameterMismatch",
@@ -631,6 +263,9 @@ class Api:
                                    "Specified virtual switch is not in the specified zone. "
                                    "VSwitchId %s is in %s, ZoneId is %s." % (vsw_id, vsw["ZoneId"], zone_id))
             sg_ids = self._security_groups(p, region_id, vsw["VpcId"])
+            image = self.world.images[image_id]
+            disk = system_disk(p, image.get("Size", 20))
+            os_type = image.get("OSType", "linux")
 
             ids = []
             while len(ids) < amount:
@@ -640,9 +275,11 @@ class Api:
             names, hosts = [], []
             for i, iid in enumerate(ids):
                 name = expand_name(name_tpl, i, amount, iid, unique_suffix) if name_tpl else iid
+                if unique_suffix and name_tpl and len(name) > 128:
+                    raise ApiError(403, "InvalidParams.InstanceNameExceed",
+                                   "The uniqueSuffix takes three naming places, please shorten your InstanceName.")
                 if not valid_instance_name(name):
-                    raise ApiError(400, "InvalidInstanceName.Malformed",
-                                   'The specified parameter "InstanceName" is not valid.')
+                    raise errors.malformed_name("InstanceName", name)
                 if host_names:
                     host = host_names[i]
                 elif host_tpl:
@@ -650,8 +287,8 @@ class Api:
                 else:
                     # Real ECS defaults to iZ<id>Z; the lab uses the instance id (container hostname too).
                     host = iid
-                if not valid_host_name(host):
-                    raise ApiError(400, "InvalidHostName.Malformed", 'The specified parameter "HostName" is not valid.')
+                if not valid_host_name(host, os_type):
+                    raise errors.malformed_name("HostNames.N" if host_names else "HostName", host, os_type)
                 names.append(name)
                 hosts.append(host)
 
@@ -687,20 +324,21 @@ class Api:
                     "MacAddress": self.state.new_mac(),
                     "SerialNumber": str(uuid.uuid4()),
                     "ClientToken": token,
+                    "SystemDisk": dict(disk, DiskId="d-" + ids[i][2:]),
                 })
             created = self.state.create_instances(specs)
             result = {"InstanceIdSets": {"InstanceIdSet": [c["InstanceId"] for c in created]}}
             if charge == "PrePaid":
                 result["OrderId"] = str(200000000000000 + self.state.seq)
             if token is not None:
-                self.state.tokens[token_key] = {"fingerprint": fingerprint, "result": result, "time": time.time()}
-                self.state.save()
+                self.state.remember_token(token_key, fingerprint, result)
             return json.loads(json.dumps(result))
 
     # ------------------------------------------------------------------ DescribeInstances
 
     def _filter_instances(self, p, region_id):
-        insts = [i for i in self.state.instances.values() if i["RegionId"] == region_id]
+        # A new instance is listed only once the listing lag has passed (by id too), like the real API.
+        insts = self.state.listed(region_id)
         ids = p.json_list("InstanceIds", error=ApiError(
             400, "InvalidInstanceIds.Malformed", 'The specified parameter "InstanceIds" is not valid.'))
         if ids is not None:
@@ -731,6 +369,10 @@ class Api:
         tags = p.tags("Tag")
         for key, value in tags:
             insts = [i for i in insts if any(k == key and (value in (None, "") or v == value) for k, v in i["Tags"])]
+        if tags:
+            # Filtering by tag answers at most this many instances (the oldest), TotalCount included;
+            # the documented way past it is ListTagResources.
+            insts = insts[:self.tag_filter_max]
         return insts
 
     def describe_instances(self, p, region_id):
@@ -745,7 +387,7 @@ class Api:
         if len(ids) > 100:
             raise errors.invalid("InstanceId.N")
         with self.state.lock:
-            insts = [i for i in self.state.instances.values() if i["RegionId"] == region_id]
+            insts = self.state.listed(region_id)
             if ids:
                 insts = [i for i in insts if i["InstanceId"] in ids]
             if p.has("ZoneId"):
@@ -768,7 +410,8 @@ class Api:
 
     # ------------------------------------------------------------------ lifecycle
 
-    # status -> allowed from; Delete handled separately (Stopped, or anything with Force).
+    # op -> the statuses it is allowed from (the API reference of each action). Any other status,
+    # the transitional ones included, answers IncorrectInstanceStatus (403). Delete: see _check_delete.
     _ALLOWED = {"start": ("Stopped",), "stop": ("Running",), "reboot": ("Running",)}
 
     def _check(self, inst, op):
@@ -816,8 +459,12 @@ class Api:
         return {}
 
     def _check_delete(self, inst, force):
-        if not force and inst["Status"] != "Stopped":
-            raise errors.incorrect_status(inst["InstanceId"], inst["Status"])
+        """Stopped, or Running with Force. Pending answers IncorrectInstanceStatus.Initializing."""
+        status = inst["Status"]
+        if status == "Pending":
+            raise errors.initializing(inst["InstanceId"])
+        if status != "Stopped" and not (force and status == "Running"):
+            raise errors.incorrect_status(inst["InstanceId"], status)
         if inst.get("DeletionProtection"):
             raise ApiError(403, "InvalidOperation.DeletionProtection",
                            "The specified instance has deletion protection enabled. InstanceId: %s" % inst["InstanceId"])
@@ -904,21 +551,22 @@ class Api:
     def modify_instance_attribute(self, p, region_id):
         name = p.get("InstanceName")
         if name is not None and not valid_instance_name(name):
-            raise ApiError(400, "InvalidInstanceName.Malformed", 'The specified parameter "InstanceName" is not valid.')
+            raise errors.malformed_name("InstanceName", name)
         host = p.get("HostName")
-        if host is not None and not valid_host_name(host):
-            raise ApiError(400, "InvalidHostName.Malformed", 'The specified parameter "HostName" is not valid.')
         description = p.get("Description")
         if description is not None and not valid_description(description):
             raise ApiError(400, "InvalidDescription.Malformed", 'The specified parameter "Description" is not valid.')
         user_data = self._user_data(p) if p.has("UserData") else None
         with self.state.lock:
             inst = self._instance(region_id, p.required("InstanceId"))
+            os_type = self.world.images.get(inst["ImageId"], {}).get("OSType", "linux")
+            if host is not None and not valid_host_name(host, os_type):
+                raise errors.malformed_name("HostName", host, os_type)
             sgs = p.repeat("SecurityGroupIds")
             if sgs:
                 for sg_id in sgs:
                     sg = self.world.security_groups.get(sg_id)
-                    if sg is None or sg["RegionId"] != region_id:
+                    if sg is None or sg["RegionId"] != inst["RegionId"]:
                         raise ApiError(404, "InvalidSecurityGroupId.NotFound",
                                        "The SecurityGroupId provided does not exist in our records. "
                                        "SecurityGroupId: %s" % sg_id)
@@ -945,12 +593,19 @@ class Api:
             self.state.save()
         return {}
 
+    def _sg_member(self, p, region_id):
+        """The instance of Join/LeaveSecurityGroup, which must be Running or Stopped."""
+        inst = self._instance(region_id, p.required("InstanceId"))
+        if inst["Status"] not in ("Running", "Stopped"):
+            raise errors.incorrect_status(inst["InstanceId"], inst["Status"])
+        return inst
+
     def join_security_group(self, p, region_id):
         sg_id = p.required("SecurityGroupId")
         with self.state.lock:
-            inst = self._instance(region_id, p.required("InstanceId"))
+            inst = self._sg_member(p, region_id)
             sg = self.world.security_groups.get(sg_id)
-            if sg is None or sg["RegionId"] != region_id:
+            if sg is None or sg["RegionId"] != inst["RegionId"]:
                 raise ApiError(404, "InvalidSecurityGroupId.NotFound",
                                "The SecurityGroupId provided does not exist in our records.")
             if sg["VpcId"] != inst["VpcId"]:
@@ -966,7 +621,7 @@ class Api:
     def leave_security_group(self, p, region_id):
         sg_id = p.required("SecurityGroupId")
         with self.state.lock:
-            inst = self._instance(region_id, p.required("InstanceId"))
+            inst = self._sg_member(p, region_id)
             if sg_id not in inst["SecurityGroupIds"]:
                 raise ApiError(404, "InvalidSecurityGroupId.NotFound",
                                "The SecurityGroupId provided does not exist in our records.")
@@ -978,31 +633,27 @@ class Api:
         return {}
 
     def describe_disks(self, p, region_id):
-        """Only the system disk of each instance: enough for tools that list disks per instance."""
+        """The system disk of each instance (the lab has no data disks), with the fields real ECS returns."""
+        disk_ids = p.json_list("DiskIds")
+        tags = p.tags("Tag")
         with self.state.lock:
             insts = [i for i in self.state.instances.values() if i["RegionId"] == region_id]
             if p.has("InstanceId"):
                 insts = [i for i in insts if i["InstanceId"] == p.get("InstanceId")]
-            if p.has("ZoneId"):
-                insts = [i for i in insts if i["ZoneId"] == p.get("ZoneId")]
-            disk_ids = p.json_list("DiskIds")
-            if p.has("DiskType") and p.get("DiskType") not in ("all", "system"):
+            if p.get("DiskType", "all") not in ("all", "system"):
                 insts = []
             disks = []
             for inst in insts:
-                disk_id = "d-" + inst["InstanceId"][2:]
-                if disk_ids is not None and disk_id not in disk_ids:
+                disk = render_disk(self.world, inst)
+                if disk_ids is not None and disk["DiskId"] not in disk_ids:
                     continue
-                image = self.world.images.get(inst["ImageId"], {})
-                disks.append((inst["Seq"], {
-                    "DiskId": disk_id, "DiskName": "", "Description": "", "Type": "system",
-                    "Category": "cloud_essd", "PerformanceLevel": "PL0", "Size": max(20, image.get("Size", 20)),
-                    "Device": "/dev/xvda", "Status": "In_use", "InstanceId": inst["InstanceId"],
-                    "RegionId": region_id, "ZoneId": inst["ZoneId"], "ImageId": inst["ImageId"],
-                    "Portable": False, "DeleteWithInstance": True, "Encrypted": False,
-                    "DiskChargeType": "PostPaid", "CreationTime": iso_minutes(inst["CreationTime"]),
-                    "Tags": {"Tag": [{"TagKey": k, "TagValue": v} for k, v in inst.get("Tags", [])]},
-                }))
+                if any(p.has(name) and disk[name] != p.get(name) for name in ("ZoneId", "Category", "DiskName")):
+                    continue
+                if p.has("Status") and p.get("Status") not in ("All", disk["Status"]):
+                    continue
+                if not all(any(k == key and value in (None, "", v) for k, v in inst["Tags"]) for key, value in tags):
+                    continue
+                disks.append((inst["Seq"], disk))
             page, fields = paginate(disks, p, key=lambda d: d[0], max_size=100)
         return dict(fields, Disks={"Disk": [d for _, d in page]})
 

@@ -53,3 +53,34 @@ def region_not_found():
 THROTTLING = (400, "Throttling", "Request was denied due to request throttling.")
 SERVICE_UNAVAILABLE = (503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server.")
 INTERNAL_ERROR = (500, "InternalError", "The request processing has failed due to some unknown error, exception or failure.")
+
+
+_NAME_RULES = {
+    "InstanceName": "2-128 characters that start with a letter or Chinese character and contain only letters, "
+                    "digits, '.', '_', '-' and ':' (not http:// or https://)",
+    "HostName": "2-64 characters: dot-separated parts of letters, digits and '-', with no '.' or '-' first, "
+                "last or twice in a row",
+    "HostName:windows": "2-15 characters of letters, digits and inner '-', not only digits",
+}
+
+
+def malformed_name(param, value, os_type="linux"):
+    """InvalidInstanceName.Malformed / InvalidHostName.Malformed, naming the value and the rule."""
+    kind = "InstanceName" if param == "InstanceName" else "HostName"
+    rule = _NAME_RULES[kind + (":windows" if kind == "HostName" and os_type == "windows" else "")]
+    return ApiError(400, "Invalid%s.Malformed" % kind,
+                    'The specified parameter "%s" is not valid: %r; use %s.' % (param, value, rule))
+
+
+def initializing(instance_id):
+    # DeleteInstance on an instance that is still being created (Pending).
+    return ApiError(403, "IncorrectInstanceStatus.Initializing",
+                    "The specified instance status does not support this operation. InstanceId: %s, current "
+                    "status: Pending (still initializing; try again once it is Running or Stopped)" % instance_id)
+
+
+def operation_conflict(instance_id, running_action):
+    # ECS common error; the action in progress is appended so that logs show what collided.
+    return ApiError(409, "OperationConflict",
+                    "Request was denied due to conflict with a previous request. InstanceId: %s is busy with %s."
+                    % (instance_id, running_action))

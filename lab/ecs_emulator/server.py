@@ -1,120 +1,28 @@
-"""HTTP front: routing, common-parameter and signature checks, error rendering,
-fault injection, statistics and the unsigned /_emulator/ admin endpoints."""
+"""HTTP front: the HTTP and HTTPS listeners, routing, error rendering, fault injection,
+statistics and the unsigned /_emulator/ admin endpoints. Authentication is in auth.py,
+the fault settings in faults.py."""
 
-import calendar
 import ipaddress
 import json
 import logging
-import random
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
-from . import errors, signature
-from .api import Api
+from . import errors
+from .api import TAG_FILTER_MAX, Api
+from .auth import Authenticator
 from .backend import NoneBackend
 from .errors import ApiError
-from .state import State, World, new_request_id
+from .faults import DROP, Faults
+from .state import CLIENT_TOKEN_WINDOW, State, World, new_request_id
 
 log = logging.getLogger("ecs_emulator")
 access_log = logging.getLogger("ecs_emulator.access")
 
 API_VERSION = "2014-05-26"
-NONCE_WINDOW = 15 * 60
-TIMESTAMP_SKEW = 15 * 60
-
-
-# ---------------------------------------------------------------------- credentials
-
-def parse_credentials(data):
-    """{"access_keys": {ID: SECRET | {"secret", "security_token", "expiration"}}} -> {ID: {...}}."""
-    if not isinstance(data, dict) or not isinstance(data.get("access_keys"), dict):
-        raise ValueError('credentials must look like {"access_keys": {"ID": "SECRET"}}')
-    out = {}
-    for key_id, value in data["access_keys"].items():
-        if isinstance(value, str):
-            value = {"secret": value}
-        if not isinstance(value, dict) or not isinstance(value.get("secret"), str) or not value["secret"]:
-            raise ValueError("access key %s: a non-empty secret is required" % key_id)
-        out[key_id] = {
-            "secret": value["secret"],
-            "security_token": value.get("security_token"),
-            "expiration": value.get("expiration"),  # unix time after which the STS token is expired
-        }
-    if not out:
-        raise ValueError("no access keys given")
-    return out
-
-
-# ---------------------------------------------------------------------- faults and stats
-
-class Faults:
-    DEFAULT = {
-        "throttling_rate": 0.0,
-        "error_5xx_rate": 0.0,
-        "latency_ms": 0,
-        "actions": None,             # None: every action
-        "seed": None,
-        "error_5xx_phase": "random",  # before: nothing done; after: the action ran, the answer is lost
-        "error_5xx_codes": ["ServiceUnavailable", "InternalError"],
-    }
-
-    def __init__(self, config=None):
-        self._lock = threading.Lock()
-        self.configure(config or {})
-
-    def configure(self, config):
-        unknown = set(config) - set(self.DEFAULT)
-        if unknown:
-            raise ValueError("unknown fault settings: %s" % ", ".join(sorted(unknown)))
-        merged = dict(self.DEFAULT, **config)
-        for rate in ("throttling_rate", "error_5xx_rate"):
-            merged[rate] = float(merged[rate])
-            if not 0.0 <= merged[rate] <= 1.0:
-                raise ValueError("%s must be within 0..1" % rate)
-        merged["latency_ms"] = int(merged["latency_ms"])
-        if merged["latency_ms"] < 0:
-            raise ValueError("latency_ms must be >= 0")
-        if merged["actions"] is not None:
-            if not isinstance(merged["actions"], list) or not all(isinstance(a, str) for a in merged["actions"]):
-                raise ValueError("actions must be a list of action names")
-        if merged["error_5xx_phase"] not in ("before", "after", "random"):
-            raise ValueError("error_5xx_phase must be before, after or random")
-        codes = merged["error_5xx_codes"]
-        if not codes or any(c not in ("ServiceUnavailable", "InternalError") for c in codes):
-            raise ValueError("error_5xx_codes: ServiceUnavailable and/or InternalError")
-        with self._lock:
-            self.config = merged
-            self._rng = random.Random(merged["seed"])
-            self.injected = {"throttling": 0, "error_5xx": 0, "latency": 0}
-        return self.describe()
-
-    def describe(self):
-        with self._lock:
-            return dict(self.config, injected=dict(self.injected))
-
-    def decide(self, action):
-        """-> (latency seconds, error tuple or None, phase). Draws are seeded, in request order."""
-        with self._lock:
-            cfg = self.config
-            if cfg["actions"] is not None and action not in cfg["actions"]:
-                return 0.0, None, None
-            latency = cfg["latency_ms"] / 1000.0
-            if latency:
-                self.injected["latency"] += 1
-            if cfg["throttling_rate"] and self._rng.random() < cfg["throttling_rate"]:
-                self.injected["throttling"] += 1
-                return latency, errors.THROTTLING, "before"
-            if cfg["error_5xx_rate"] and self._rng.random() < cfg["error_5xx_rate"]:
-                self.injected["error_5xx"] += 1
-                code = self._rng.choice(cfg["error_5xx_codes"])
-                error = errors.SERVICE_UNAVAILABLE if code == "ServiceUnavailable" else errors.INTERNAL_ERROR
-                phase = cfg["error_5xx_phase"]
-                if phase == "random":
-                    phase = self._rng.choice(("before", "after"))
-                return latency, error, phase
-            return latency, None, None
 
 
 class Stats:
@@ -126,37 +34,46 @@ class Stats:
         with self._lock:
             self.calls = {}
             self.codes = {}
+            self.signatures = {}
 
-    def record(self, action, code):
+    def record(self, action, code, signature):
         with self._lock:
             self.calls[action] = self.calls.get(action, 0) + 1
             per = self.codes.setdefault(action, {})
             per[code] = per.get(code, 0) + 1
+            self.signatures[signature] = self.signatures.get(signature, 0) + 1
 
     def describe(self):
         with self._lock:
-            return {"calls": dict(self.calls), "codes": {k: dict(v) for k, v in self.codes.items()}}
+            return {"calls": dict(self.calls), "codes": {k: dict(v) for k, v in self.codes.items()},
+                    "signatures": dict(self.signatures)}
 
 
-class NonceCache:
-    def __init__(self, window=NONCE_WINDOW):
-        self.window = window
-        self._seen = {}
-        self._lock = threading.Lock()
-        self._last_prune = time.time()
+class Request:
+    """One API request as it came off the wire."""
 
-    def use(self, key_id, nonce):
-        """False if (key, nonce) was used within the window."""
-        now = time.time()
-        with self._lock:
-            if now - self._last_prune > 60:
-                self._seen = {k: t for k, t in self._seen.items() if now - t < self.window}
-                self._last_prune = now
-            seen_at = self._seen.get((key_id, nonce))
-            if seen_at is not None and now - seen_at < self.window:
-                return False
-            self._seen[(key_id, nonce)] = now
-            return True
+    def __init__(self, method, path, query_pairs, headers, body):
+        self.method = method
+        self.path = path or "/"
+        self.query_pairs = query_pairs
+        self.headers = headers
+        self.body = body
+        self.params = dict(query_pairs)
+        ctype = (headers.get("Content-Type") or "").lower()
+        if body and "application/x-www-form-urlencoded" in ctype:
+            self.params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        # V3 (ACS3-HMAC-SHA256) names the action in a header and signs in Authorization; V1 has
+        # everything, Action and Signature included, in the parameters.
+        self.v3 = bool(headers.get("Authorization")) or (
+            "Action" not in self.params and bool(headers.get("x-acs-action")))
+
+    @property
+    def action(self):
+        return (self.headers.get("x-acs-action") if self.v3 else self.params.get("Action")) or "-"
+
+
+class _Dropped(Exception):
+    """The fault 'drop': close the connection without an answer."""
 
 
 # ---------------------------------------------------------------------- HTTP
@@ -167,13 +84,25 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     emulator = None
 
 
-def _parse_timestamp(value):
-    for fmt in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ"):
+class EmulatorHTTPSServer(EmulatorHTTPServer):
+    """The same API over TLS. The handshake runs in the request's thread, so a client that does
+    not trust the certificate (or does not speak TLS) cannot stall the others."""
+
+    def __init__(self, address, handler, cert_file, key_file):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert_file, key_file)  # before binding: a bad file leaves no socket behind
+        super().__init__(address, handler)
+        self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+
+    def finish_request(self, request, client_address):
+        request.settimeout(30)
         try:
-            return calendar.timegm(time.strptime(value, fmt))
-        except ValueError:
-            continue
-    return None
+            request.do_handshake()
+        except (ssl.SSLError, OSError) as exc:
+            log.debug("TLS handshake with %s failed: %s", client_address[0], exc)
+            return
+        request.settimeout(None)
+        super().finish_request(request, client_address)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -229,14 +158,12 @@ class Handler(BaseHTTPRequestHandler):
             self._send(405, {"RequestId": request_id, "Code": "UnsupportedHTTPMethod",
                              "Message": "Specified HTTP method is not supported."}, request_id)
             return
-        params = {}
-        for key, values in parse_qs(url.query, keep_blank_values=True).items():
-            params[key] = values[-1]
-        ctype = (self.headers.get("Content-Type") or "").lower()
-        if body and "application/x-www-form-urlencoded" in ctype:
-            for key, values in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items():
-                params[key] = values[-1]
-        status, response, request_id = emulator.handle(method, params)
+        # Form decoding ('+' is a space), as the V3 SDK writes its query with urlencode.
+        query = parse_qsl(url.query, keep_blank_values=True)
+        status, response, request_id = emulator.handle(Request(method, url.path, query, self.headers, body))
+        if status is None:
+            self.close_connection = True  # the fault "drop": no answer at all
+            return
         self._send(status, response, request_id)
 
     def _admin(self, emulator, method, path, body):
@@ -254,11 +181,9 @@ class Handler(BaseHTTPRequestHandler):
                 if method == "GET":
                     return self._send(200, emulator.faults.describe())
                 if method in ("PUT", "POST"):
-                    if not isinstance(payload, dict):
-                        raise ValueError("expected a JSON object")
-                    return self._send(200, emulator.faults.configure(payload))
+                    return self._send(200, emulator.configure_faults(payload))
                 if method == "DELETE":
-                    return self._send(200, emulator.faults.configure({}))
+                    return self._send(200, emulator.configure_faults({}))
             elif route == "/_emulator/instances" and method == "GET":
                 return self._send(200, emulator.state.dump())
             elif route == "/_emulator/stats":
@@ -268,28 +193,54 @@ class Handler(BaseHTTPRequestHandler):
                     emulator.stats.reset()
                     return self._send(200, emulator.stats.describe())
             elif route == "/_emulator/health" and method == "GET":
-                return self._send(200, {"ok": True, "backend": emulator.state.backend.name})
+                return self._send(200, emulator.health())
         except ValueError as exc:
             return self._send(400, {"error": str(exc)})
         self._send(404, {"error": "no such admin endpoint: %s %s" % (method, path)})
 
 
 class Emulator:
-    """The whole emulator; usable in-process (tests) or from __main__."""
+    """The whole emulator; usable in-process (tests) or from __main__.
+
+    tls_listen (HOST, PORT) with tls_cert / tls_key (PEM files) adds an HTTPS listener that
+    serves the same API and admin endpoints as the HTTP one.
+    """
 
     def __init__(self, credentials, listen=("127.0.0.1", 0), world=None, backend=None, state_file=None,
-                 time_scale=1.0, delays=None, faults=None, backend_workers=4):
-        self.credentials = parse_credentials(credentials)
+                 time_scale=1.0, delays=None, faults=None, backend_workers=4,
+                 client_token_window=CLIENT_TOKEN_WINDOW, tag_filter_max=TAG_FILTER_MAX,
+                 tls_listen=None, tls_cert=None, tls_key=None):
+        self.auth = Authenticator(credentials)
         self.world = world or World.load()
-        self.state = State(self.world, backend or NoneBackend(), state_file=state_file,
-                           time_scale=time_scale, delays=delays, backend_workers=backend_workers)
-        self.api = Api(self.state)
         self.faults = Faults(faults)
+        self.state = State(self.world, backend or NoneBackend(), state_file=state_file,
+                           time_scale=time_scale, delays=delays, backend_workers=backend_workers,
+                           client_token_window=client_token_window)
+        self.state.list_lag = self.faults.list_lag
+        self.api = Api(self.state, tag_filter_max=tag_filter_max)
         self.stats = Stats()
-        self.nonces = NonceCache()
         self.httpd = EmulatorHTTPServer(listen, Handler)
         self.httpd.emulator = self
-        self._thread = None
+        self.httpsd = None
+        if tls_listen is not None:
+            try:
+                if not tls_cert or not tls_key:
+                    raise ValueError("an HTTPS listener needs a certificate and its key (--tls-cert, --tls-key)")
+                self.httpsd = EmulatorHTTPSServer(tls_listen, Handler, tls_cert, tls_key)
+            except (ValueError, OSError):
+                self.httpd.server_close()
+                self.state.close()
+                raise
+            self.httpsd.emulator = self
+        self._threads = []
+
+    @property
+    def credentials(self):
+        return self.auth.credentials
+
+    @property
+    def servers(self):
+        return [s for s in (self.httpd, self.httpsd) if s is not None]
 
     @property
     def address(self):
@@ -300,19 +251,50 @@ class Emulator:
     def endpoint(self):
         return "%s:%d" % self.address
 
+    @property
+    def tls_endpoint(self):
+        """HOST:PORT of the HTTPS listener, or None."""
+        return "%s:%d" % self.httpsd.server_address[:2] if self.httpsd else None
+
+    def configure_faults(self, config):
+        described = self.faults.configure(config)
+        self.state.list_lag = self.faults.list_lag
+        return described
+
+    def health(self):
+        return {"ok": True, "backend": self.state.backend.name, "endpoint": self.endpoint,
+                "tls_endpoint": self.tls_endpoint, "list_lag": self.state.list_lag,
+                "client_token_window": self.state.client_token_window, "tag_filter_max": self.api.tag_filter_max}
+
     def start(self):
-        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="ecs-http", daemon=True)
-        self._thread.start()
+        for server in self.servers:
+            thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True,
+                                      name="ecs-https" if server is self.httpsd else "ecs-http")
+            thread.start()
+            self._threads.append(thread)
         return self
 
     def serve_forever(self, poll_interval=0.1):
+        """Serve until shutdown(): HTTPS in a thread, HTTP in this one."""
+        if self.httpsd is not None:
+            thread = threading.Thread(target=self.httpsd.serve_forever, args=(poll_interval,), daemon=True,
+                                      name="ecs-https")
+            thread.start()
+            self._threads.append(thread)
         self.httpd.serve_forever(poll_interval)
 
+    def shutdown(self):
+        """Stop serving (blocks until the serve loops return; call it from another thread than theirs)."""
+        for server in self.servers:
+            server.shutdown()
+
     def close(self):
-        if self._thread is not None:
-            self.httpd.shutdown()
-            self._thread.join(5)
-        self.httpd.server_close()
+        if self._threads:
+            self.shutdown()
+            for thread in self._threads:
+                thread.join(5)
+        for server in self.servers:
+            server.server_close()
         self.state.close()
 
     # ------------------------------------------------------------------ request handling
@@ -321,16 +303,19 @@ class Emulator:
         region = self.world.regions.get(region_id)
         return region["RegionEndpoint"] if region else "ecs.aliyuncs.com"
 
-    def handle(self, method, params):
+    def handle(self, request):
+        """-> (HTTP status, body, request id); status None means: close without answering."""
         started = time.monotonic()
         request_id = new_request_id()
-        action = params.get("Action") or "-"
-        region_id = params.get("RegionId", "")
+        action = request.action
+        region_id = request.params.get("RegionId", "")
         try:
-            body = self._process(method, params, action, region_id)
+            body = self._process(request, action, region_id)
             status, code = 200, "200"
             response = {"RequestId": request_id}
             response.update(body)
+        except _Dropped:
+            status, code, response = None, "(dropped)", None
         except ApiError as exc:
             status, code = exc.status, exc.code
             response = {
@@ -345,68 +330,51 @@ class Emulator:
             status, code, message = errors.INTERNAL_ERROR
             response = {"RequestId": request_id, "HostId": self._host_id(region_id), "Code": code,
                         "Message": message, "Recommend": ""}
-        self.stats.record(action, code)
-        access_log.info("%s %s region=%s -> %d %s %.1fms rid=%s", method, action, region_id or "-",
-                        status, code, (time.monotonic() - started) * 1000, request_id)
+        signature = "v3" if request.v3 else "v1"
+        self.stats.record(action, code, signature)
+        access_log.info("%s %s %s region=%s -> %s %s %.1fms rid=%s", request.method, signature, action,
+                        region_id or "-", status or "-", code, (time.monotonic() - started) * 1000, request_id)
         return status, response, request_id
 
-    def _common(self, params, name):
-        value = params.get(name)
-        if value is None or value == "":
-            # Gateway style "Missing<Param>"; the AccessKeyId text matches the real one.
-            raise ApiError(400, "Missing" + name, "%s is mandatory for this action." % name)
-        return value
+    @staticmethod
+    def _fail(fault):
+        if fault == DROP:
+            raise _Dropped()
+        raise ApiError(*fault)
 
-    def _authenticate(self, method, params):
-        key_id = self._common(params, "AccessKeyId")
-        cred = self.credentials.get(key_id)
-        if cred is None:
-            raise ApiError(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
-        if self._common(params, "SignatureMethod") != "HMAC-SHA1":
-            raise ApiError(400, "InvalidSignatureMethod", "Specified signature method is not supported.")
-        if self._common(params, "SignatureVersion") != "1.0":
-            raise ApiError(400, "InvalidSignatureVersion", "Specified signature version is not supported.")
-        nonce = self._common(params, "SignatureNonce")
-        stamp = _parse_timestamp(self._common(params, "Timestamp"))
-        if stamp is None:
-            raise ApiError(400, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted.")
-        if abs(time.time() - stamp) > TIMESTAMP_SKEW:
-            raise ApiError(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.")
-        self._common(params, "Signature")
-        ok, string_to_sign = signature.verify(method, params, cred["secret"])
-        if not ok:
-            # The SDK splits this message at ':' and compares the tail with its own StringToSign.
-            raise ApiError(400, "SignatureDoesNotMatch",
-                           "Specified signature is not matched with our calculation. server string to sign is:"
-                           + string_to_sign)
-        if cred["security_token"]:
-            token = params.get("SecurityToken")
-            if not token:
-                raise ApiError(400, "MissingSecurityToken", "SecurityToken is mandatory for this action.")
-            if token != cred["security_token"]:
-                raise ApiError(400, "InvalidSecurityToken.MismatchWithAccessKey",
-                               "Specified SecurityToken mismatch with the AccessKey.")
-            if cred["expiration"] is not None and time.time() > float(cred["expiration"]):
-                raise ApiError(400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired.")
-        if not self.nonces.use(key_id, nonce):
-            raise ApiError(400, "SignatureNonceUsed", "Specified signature nonce was used already.")
-
-    def _process(self, method, params, action, region_id):
-        self._common(params, "Action")
-        version = self._common(params, "Version")
+    def _process(self, request, action, region_id):
+        if request.v3:
+            version = request.headers.get("x-acs-version")
+            if not request.headers.get("x-acs-action"):
+                raise ApiError(400, "MissingAction", "x-acs-action is mandatory for this action.")
+        else:
+            version = request.params.get("Version")
+            if action == "-":
+                raise ApiError(400, "MissingAction", "Action is mandatory for this action.")
+        if not version:
+            raise ApiError(400, "MissingVersion", "Version is mandatory for this action.")
         if version != API_VERSION:
             raise ApiError(400, "InvalidVersion", "Specified parameter Version is not valid.")
         if action not in self.api.actions:
             raise ApiError(404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.")
-        self._authenticate(method, params)
+        if request.v3:
+            self.auth.v3(request.method, request.path, request.query_pairs, request.headers, request.body)
+        else:
+            self.auth.v1(request.method, request.params)
 
         latency, fault, phase = self.faults.decide(action)
-        if latency:
-            time.sleep(latency)
         if fault is not None and phase == "before":
-            raise ApiError(*fault)
-        body = self.api.call(action, params, region_id)
+            time.sleep(latency)
+            self._fail(fault)
+        # The instances a changing call works on stay busy while it runs, latency included.
+        busy = self.api.changed_instances(action, request.params)
+        self.state.claim(busy, action)
+        try:
+            time.sleep(latency)
+            body = self.api.call(action, request.params, region_id)
+        finally:
+            self.state.release(busy)
         if fault is not None:
             # phase "after": the action took effect but the client never learns it.
-            raise ApiError(*fault)
+            self._fail(fault)
         return body

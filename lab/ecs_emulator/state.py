@@ -20,12 +20,19 @@ import threading
 import time
 import uuid
 
+from .errors import operation_conflict
+
 log = logging.getLogger("ecs_emulator.state")
 
 STATE_VERSION = 1
 
 # Seconds, before --time-scale. Real ECS takes tens of seconds; a lab wants it short.
 DEFAULT_DELAYS = {"pending": 1.0, "starting": 2.0, "stopping": 2.0}
+
+# Seconds a RunInstances ClientToken is remembered. ECS documents no validity window (aliyun.md
+# 4.3); one hour is our choice: long enough for any retry loop, short enough that a client which
+# relies on the token forever (a re-run hours later) meets the expiry in the lab, not in production.
+CLIENT_TOKEN_WINDOW = 3600.0
 
 _ALNUM = string.ascii_lowercase + string.digits
 
@@ -166,7 +173,8 @@ class BackendWorkers:
 
 
 class State:
-    def __init__(self, world, backend, state_file=None, time_scale=1.0, delays=None, backend_workers=4):
+    def __init__(self, world, backend, state_file=None, time_scale=1.0, delays=None, backend_workers=4,
+                 client_token_window=CLIENT_TOKEN_WINDOW):
         self.world = world
         self.backend = backend
         self.state_file = state_file
@@ -176,6 +184,9 @@ class State:
         self.instances = collections.OrderedDict()  # creation order == DescribeInstances order
         self.releasing = {}  # deleted instances whose backend removal (and IP) is not done yet
         self.tokens = {}     # "Action|RegionId|ClientToken" -> {"fingerprint", "result", "time"}
+        self.client_token_window = float(client_token_window)
+        self.list_lag = 0.0  # seconds from RunInstances until DescribeInstances/-Status list an instance
+        self.busy = {}       # InstanceId -> the changing action being processed on it right now
         self.seq = 0
         self._rng = random.SystemRandom()
         self._scheduler = Scheduler()
@@ -297,6 +308,7 @@ class State:
                 "StartTime": None,
                 "StoppedMode": "Not-applicable",
                 "LastError": None,
+                "ListedAt": now + self.list_lag,
             })
             self.instances[inst["InstanceId"]] = inst
             created.append(inst)
@@ -304,6 +316,43 @@ class State:
         for inst in created:
             self._scheduler.call_later(self.delay("pending"), self._pending_done, inst["InstanceId"], inst["Op"])
         return created
+
+    # ------------------------------------------------------------------ consistency and idempotency
+
+    def listed(self, region_id):
+        """Instances of the region that the listings show: those older than the listing lag."""
+        now = time.time()
+        return [i for i in self.instances.values()
+                if i["RegionId"] == region_id and i.get("ListedAt", 0) <= now]
+
+    def remembered_token(self, key):
+        """The earlier answer for this ClientToken key, or None once its window has passed."""
+        entry = self.tokens.get(key)
+        if entry is not None and time.time() - entry["time"] > self.client_token_window:
+            del self.tokens[key]
+            self.save()
+            return None
+        return entry
+
+    def remember_token(self, key, fingerprint, result):
+        now = time.time()
+        self.tokens = {k: t for k, t in self.tokens.items() if now - t["time"] <= self.client_token_window}
+        self.tokens[key] = {"fingerprint": fingerprint, "result": result, "time": now}
+        self.save()
+
+    def claim(self, instance_ids, action):
+        """Mark instances busy with a changing action; OperationConflict if one already is."""
+        with self.lock:
+            for iid in instance_ids:
+                if iid in self.busy:
+                    raise operation_conflict(iid, self.busy[iid])
+            for iid in instance_ids:
+                self.busy[iid] = action
+
+    def release(self, instance_ids):
+        with self.lock:
+            for iid in instance_ids:
+                self.busy.pop(iid, None)
 
     # ------------------------------------------------------------------ user operations (lock held)
 
@@ -435,7 +484,10 @@ class State:
                 "instances": list(self.instances.values()),
                 "releasing": self.releasing,
                 "tokens": self.tokens,
+                "busy": self.busy,
                 "seq": self.seq,
+                "list_lag": self.list_lag,
+                "client_token_window": self.client_token_window,
                 "backend": self.backend.describe(),
                 "time_scale": self.time_scale,
                 "delays": self.delays,

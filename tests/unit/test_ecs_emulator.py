@@ -23,7 +23,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "lab"))
 
 from ecs_emulator import DockerBackend, Emulator  # noqa: E402
-from ecs_emulator.server import Faults  # noqa: E402
+from ecs_emulator.faults import Faults  # noqa: E402
 
 aliyunsdkcore = pytest.importorskip("aliyunsdkcore")
 pytest.importorskip("aliyunsdkecs")

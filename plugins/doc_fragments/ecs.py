@@ -57,14 +57,39 @@ options:
     description:
       - ECS API endpoint to use instead of Alibaba Cloud's public ones, for Apsara Stack, a private
         endpoint or a local emulator.
-      - C(host[:port]) or a URL C(http://host[:port]) / C(https://host[:port]). A bare host is reached over https, except
+      - C(host[:port]) or a URL C(https://host[:port]) / C(http://host[:port]). A bare host is reached over https, except
         loopback hosts (C(127.0.0.1), C(localhost)), which are reached over http.
-      - May contain C({region}), replaced with the region id; or be a dictionary region id -> endpoint
-        (regions missing from it use the public endpoint).
+      - Plain http to a host that is not loopback is refused unless O(allow_http=true).
+      - May contain C({region}), replaced with the region id; or be a dictionary region id -> endpoint. A region
+        the dictionary has no entry for is an error; a C("*") entry serves every region not named, and the value
+        C(public) sends a region to Alibaba Cloud's public endpoint.
       - Falls back to E(ALICLOUD_ECS_ENDPOINT). Unset, the SDK's public endpoint for the region is used, over https.
       - The SDK honours E(HTTP_PROXY)/E(HTTPS_PROXY); unlike the SDK alone, E(NO_PROXY) and loopback
         endpoints bypass the proxy.
     type: raw
+  allow_http:
+    description:
+      - Allow an C(http://) O(endpoint) on a host that is not loopback. Requests are signed, so the secret key
+        itself is not sent, but the STS token, user data and every answer travel unencrypted and can be altered
+        on the way. Only for a network path you trust.
+    type: bool
+    default: false
+  validate_certs:
+    description:
+      - Verify the TLS certificate of an https endpoint (against O(ca_bundle) when given, else the CA
+        bundle of the SDK's HTTP library).
+      - Set to V(false) only for a throw-away test endpoint; anyone on the path could then read and change
+        the traffic.
+    type: bool
+    default: true
+  ca_bundle:
+    description:
+      - Path of a PEM file with the CA certificate(s) that signed the endpoint's certificate, for a private
+        endpoint signed by a private CA.
+      - Falls back to E(ALICLOUD_CA_BUNDLE), then E(ALIBABA_CLOUD_CA_BUNDLE) (the SDK's variable).
+      - C(~) is expanded; in an inventory source, a relative path is relative to the directory of that source file.
+      - The endpoint must be written C(https://...); a CA bundle with a plain http endpoint is an error.
+    type: str
 requirements:
   - aliyun-python-sdk-core >= 2.13
   - aliyun-python-sdk-ecs >= 4.18

@@ -6,15 +6,17 @@
 Built on aliyun-python-sdk-core's AcsClient (it signs requests) and the
 aliyunsdkecs request classes. What we add on top, and why:
 
-* credentials from options, the environment or an aliyun-cli profile, with one
-  documented order, so modules and the inventory plugin agree;
-* an ``endpoint`` option (Apsara Stack, private endpoints, the lab emulator);
+* the connection options (_ecs_connection.py): credentials from options, the environment
+  or an aliyun-cli profile in one documented order, so modules and the inventory plugin
+  agree; an ``endpoint`` that never silently falls back to plain http or to a public
+  endpoint; TLS verification (``validate_certs``, ``ca_bundle``) for private endpoints;
 * our own retry loop (exponential backoff, full jitter, bounded in attempts and
   time) instead of the SDK's, so every attempt is counted once and each one is
   signed afresh (new SignatureNonce and Timestamp);
 * paging (MaxResults/NextToken) and a waiter that asks for many instances per
   round with backoff instead of busy-looping;
-* errors that name the ECS code and what to do about it.
+* errors that name the ECS code and what to do about it, with everything that could
+  echo a secret (the server's StringToSign, signed request URLs) taken out.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,17 +29,22 @@ import importlib
 import ipaddress
 import json
 import logging
-import os
 import random
 import re
 import threading
 import time
 
 try:
-    from urllib.parse import urlsplit
+    from urllib.parse import quote, quote_plus, urlsplit
     from urllib.request import proxy_bypass_environment
 except ImportError:  # pragma: no cover - Python 2 is not supported
-    urlsplit = proxy_bypass_environment = None
+    quote = quote_plus = urlsplit = proxy_bypass_environment = None
+
+# The connection options live there; modules and the inventory plugin import them from here.
+from ansible_collections.containerops.platform.plugins.module_utils._ecs_connection import (  # noqa: F401
+    CONNECTION_ARGSPEC, Credentials, EcsConfigError, endpoint_option, endpoint_url, is_loopback,
+    resolve_credentials, tls_verify,
+)
 
 try:
     from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
@@ -60,7 +67,6 @@ SDK_MISSING_MSG = ("the Aliyun Python SDK is missing on the host that runs this:
                    "pip install aliyun-python-sdk-core aliyun-python-sdk-ecs (%s)")
 
 API_VERSION = "2014-05-26"
-DEFAULT_CREDENTIALS_FILE = "~/.aliyun/config.json"
 PAGE_SIZE = 100          # the documented maximum of MaxResults
 IDS_PER_CALL = 100       # InstanceIds / InstanceId.N limit of the plural APIs
 TAG_RESOURCES_PER_CALL = 50
@@ -69,172 +75,6 @@ TAGS_PER_CALL = 20
 # The SDK logs every ServerException at ERROR; modules report errors themselves.
 logging.getLogger("aliyunsdkcore").addHandler(logging.NullHandler())
 logging.getLogger("aliyunsdkcore").propagate = False
-
-
-# ---------------------------------------------------------------------------- options
-
-# Shared by every ECS module. Credentials take no Ansible env fallback on purpose:
-# resolve_credentials() reads the environment itself so that an option given in the
-# task (e.g. profile) beats a key that merely happens to be exported.
-CONNECTION_ARGSPEC = dict(
-    access_key=dict(type="str", aliases=["access_key_id"]),
-    secret_key=dict(type="str", no_log=True, aliases=["access_key_secret"]),
-    security_token=dict(type="str", no_log=True),
-    profile=dict(type="str"),
-    # str, not path: a relative path is resolved against the inventory source's directory.
-    shared_credentials_file=dict(type="str"),
-    region=dict(type="str", aliases=["region_id"]),
-    endpoint=dict(type="raw"),
-)
-
-ENV_ACCESS_KEY = ("ALICLOUD_ACCESS_KEY", "ALICLOUD_ACCESS_KEY_ID")
-ENV_SECRET_KEY = ("ALICLOUD_SECRET_KEY", "ALICLOUD_SECRET_ACCESS_KEY")
-ENV_SECURITY_TOKEN = ("ALICLOUD_SECURITY_TOKEN",)
-ENV_REGION = ("ALICLOUD_REGION", "ALICLOUD_REGION_ID")
-ENV_PROFILE = ("ALICLOUD_PROFILE",)
-ENV_CREDENTIALS_FILE = ("ALICLOUD_SHARED_CREDENTIALS_FILE",)
-ENV_ENDPOINT = ("ALICLOUD_ECS_ENDPOINT",)
-
-
-class EcsConfigError(Exception):
-    """Bad or missing connection settings; the message says which option to fix."""
-
-
-class Credentials:
-    def __init__(self, access_key, secret_key, security_token=None, region=None, source=""):
-        self.access_key = access_key
-        self.secret_key = secret_key
-        self.security_token = security_token or None
-        self.region = region
-        self.source = source  # for messages: where the keys came from, never the keys
-
-    def __repr__(self):
-        return "Credentials(%s, from %s)" % (self.access_key, self.source)
-
-
-def _env(environ, names):
-    for name in names:
-        value = environ.get(name)
-        if value:
-            return value
-    return None
-
-
-def resolve_path(path, base_dir=None):
-    """Expand ~ and make relative paths relative to base_dir (the inventory file's directory)."""
-    path = os.path.expanduser(path)
-    if base_dir and not os.path.isabs(path):
-        path = os.path.join(base_dir, path)
-    return os.path.normpath(path)
-
-
-def load_profile(path, name=None):
-    """One profile of an aliyun-cli config file (`current` when name is None) as Credentials."""
-    try:
-        with open(path) as fh:
-            data = json.load(fh)
-    except (IOError, OSError) as exc:
-        raise EcsConfigError("shared_credentials_file %s cannot be read: %s" % (path, exc))
-    except ValueError as exc:
-        raise EcsConfigError("shared_credentials_file %s is not aliyun-cli JSON: %s" % (path, exc))
-    wanted = name or data.get("current") or "default"
-    profiles = {p.get("name"): p for p in data.get("profiles", []) if isinstance(p, dict)}
-    if wanted not in profiles:
-        raise EcsConfigError("profile %r is not in %s (profiles there: %s); set `profile` to one of them"
-                             % (wanted, path, ", ".join(sorted(str(n) for n in profiles)) or "none"))
-    prof = profiles[wanted]
-    mode = prof.get("mode") or "AK"
-    source = "profile %s in %s" % (wanted, path)
-    if mode not in ("AK", "StsToken"):
-        raise EcsConfigError("%s has mode %s; only AK and StsToken profiles are supported. Use an AK or "
-                             "StsToken profile, or pass access_key/secret_key/security_token" % (source, mode))
-    if not prof.get("access_key_id") or not prof.get("access_key_secret"):
-        raise EcsConfigError("%s has no access_key_id/access_key_secret" % source)
-    token = prof.get("sts_token") if mode == "StsToken" else None
-    if mode == "StsToken" and not token:
-        raise EcsConfigError("%s has mode StsToken but no sts_token" % source)
-    return Credentials(prof["access_key_id"], prof["access_key_secret"], token, prof.get("region_id"), source)
-
-
-def resolve_credentials(options, environ=None, base_dir=None):
-    """Credentials from, in this order (the first that applies wins):
-
-    1. access_key + secret_key options (security_token option or ALICLOUD_SECURITY_TOKEN);
-    2. the profile option, read from shared_credentials_file;
-    3. ALICLOUD_ACCESS_KEY(_ID) + ALICLOUD_SECRET_KEY / ALICLOUD_SECRET_ACCESS_KEY (+ ALICLOUD_SECURITY_TOKEN);
-    4. ALICLOUD_PROFILE, or the `current` profile of the credentials file if that file exists.
-
-    The region is the region option, else ALICLOUD_REGION(_ID), else the profile's region_id.
-    """
-    environ = os.environ if environ is None else environ
-    opt = dict((k, options.get(k)) for k in CONNECTION_ARGSPEC)
-    cred_file = opt["shared_credentials_file"] or _env(environ, ENV_CREDENTIALS_FILE)
-    explicit_file = bool(cred_file)
-    cred_file = resolve_path(cred_file or DEFAULT_CREDENTIALS_FILE, base_dir)
-    token = opt["security_token"] or _env(environ, ENV_SECURITY_TOKEN)
-
-    if opt["access_key"] or opt["secret_key"]:
-        if not (opt["access_key"] and opt["secret_key"]):
-            raise EcsConfigError("access_key and secret_key go together: give both or neither")
-        creds = Credentials(opt["access_key"], opt["secret_key"], token, None, "the access_key option")
-    elif opt["profile"]:
-        creds = load_profile(cred_file, opt["profile"])
-    elif _env(environ, ENV_ACCESS_KEY) and _env(environ, ENV_SECRET_KEY):
-        creds = Credentials(_env(environ, ENV_ACCESS_KEY), _env(environ, ENV_SECRET_KEY), token, None,
-                            "ALICLOUD_ACCESS_KEY in the environment")
-    elif _env(environ, ENV_PROFILE) or explicit_file or os.path.exists(cred_file):
-        creds = load_profile(cred_file, _env(environ, ENV_PROFILE))
-    else:
-        raise EcsConfigError(
-            "no Alibaba Cloud credentials: set access_key and secret_key, or profile (with "
-            "shared_credentials_file, default %s), or export ALICLOUD_ACCESS_KEY and ALICLOUD_SECRET_KEY"
-            % DEFAULT_CREDENTIALS_FILE)
-    creds.region = opt["region"] or _env(environ, ENV_REGION) or creds.region
-    return creds
-
-
-def endpoint_option(options, environ=None):
-    environ = os.environ if environ is None else environ
-    value = options.get("endpoint")
-    if value in (None, "", {}):
-        value = _env(environ, ENV_ENDPOINT)
-    return value or None
-
-
-_LOOPBACK_HOSTS = ("localhost", "localhost.localdomain")
-
-
-def _is_loopback(host):
-    if host in _LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def endpoint_url(endpoint, region):
-    """The URL (scheme://host[:port]) to use for a region, or None for the SDK's public endpoint.
-
-    ``endpoint`` is a string, or a dict region -> string (regions not in it use the public
-    endpoint). A string may contain ``{region}``. A bare host[:port] is reached over https,
-    except loopback hosts (a local emulator), which get http; write http:// to force it.
-    """
-    if isinstance(endpoint, dict):
-        endpoint = endpoint.get(region)
-    if not endpoint:
-        return None
-    if not isinstance(endpoint, str):
-        raise EcsConfigError("endpoint must be host[:port], a URL, or a dict region -> endpoint; got %r"
-                             % (endpoint,))
-    endpoint = endpoint.strip().replace("{region}", region).rstrip("/")
-    if "://" in endpoint:
-        scheme = endpoint.split("://", 1)[0].lower()
-        if scheme not in ("http", "https"):
-            raise EcsConfigError("endpoint %s: the scheme must be http or https" % endpoint)
-        return endpoint
-    host = urlsplit("//" + endpoint).hostname or ""
-    return ("http://" if _is_loopback(host) else "https://") + endpoint
 
 
 # ---------------------------------------------------------------------------- errors
@@ -290,19 +130,48 @@ HINTS = {
     "InvalidTagValue.Malformed": "tags: values must not start with acs: and are at most 128 characters",
 }
 
+TLS_HINT = ("the endpoint's TLS certificate is not trusted: give ca_bundle, the PEM file of the CA that signed it "
+            "(or fix the endpoint's host name, which the certificate must name)")
+
 RETRYABLE_CODES = frozenset([
     "Throttling", "Throttling.User", "Throttling.Api", "Throttling.Resource", "ServiceUnavailable",
     "InternalError", "UnknownError", "LastTokenProcessing", "SDK.HttpError", "SDK.ServerUnreachable",
 ])
 
 
+# What a server or SDK message can echo of a signed request: the server's StringToSign (all
+# parameters, SecurityToken included) and request URLs with their query strings.
+_STRING_TO_SIGN = re.compile(r"(string to sign is:?).*", re.IGNORECASE | re.DOTALL)
+_QUERY_STRING = re.compile(r"\?[^\s'\"()<>?]*=[^\s'\"()<>]*")
+_LEFT_OUT = "[left out: it echoes the request, security token included]"
+
+
+def scrub_message(text, secrets=()):
+    """A server or SDK error message with everything that may carry a secret taken out.
+
+    The code, the request id and the hint are kept apart (EcsError); only the free text is
+    scrubbed: the StringToSign tail, query strings of request URLs, and any exact secret
+    (plain or percent-encoded, once or twice) that is still in it.
+    """
+    if not text:
+        return text
+    text = _STRING_TO_SIGN.sub(lambda m: "%s %s" % (m.group(1), _LEFT_OUT), str(text))
+    text = _QUERY_STRING.sub("?" + _LEFT_OUT, text)
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            once = quote(secret, safe="")
+            for form in (secret, once, quote(once, safe=""), quote_plus(secret)):
+                text = text.replace(form, "***")
+    return text
+
+
 class EcsError(Exception):
-    """An ECS API call failed (after retries where that made sense)."""
+    """An ECS API call failed (after retries where that made sense). The message is scrubbed."""
 
     def __init__(self, action, code, message, request_id=None, http_status=None, attempts=1, elapsed=0.0):
         self.action = action
         self.code = code
-        self.message = message
+        self.message = scrub_message(message)
         self.request_id = request_id
         self.http_status = http_status
         self.attempts = attempts
@@ -312,6 +181,8 @@ class EcsError(Exception):
     @property
     def hint(self):
         code = self.code or ""
+        if tls_refused(code, self.message):
+            return TLS_HINT
         if code in HINTS:
             return HINTS[code]
         if code.startswith("Throttling"):
@@ -336,6 +207,11 @@ class EcsError(Exception):
 
 def is_retryable(code, http_status=None):
     return code in RETRYABLE_CODES or (code or "").startswith("Throttling") or (http_status or 0) >= 500
+
+
+def tls_refused(code, message):
+    """The endpoint's certificate was not trusted: a connection error that no retry mends."""
+    return code == "SDK.HttpError" and "certificate verify failed" in (message or "").lower()
 
 
 class RetryPolicy:
@@ -421,13 +297,15 @@ def encode_user_data(text):
 # ---------------------------------------------------------------------------- the client
 
 ABSENT = "Absent"  # pseudo status for "no longer listed by DescribeInstances"
+LISTED = "Listed"  # pseudo status for "listed by DescribeInstances, whatever its status"
 STABLE = frozenset(["Running", "Stopped"])
 
 
 class WaitTimeout(Exception):
-    def __init__(self, message, last):
+    def __init__(self, message, last, found=None):
         super(WaitTimeout, self).__init__(message)
         self.last = last  # instance id -> last status seen
+        self.found = found or {}  # instance id -> last instance dict, for the ids that were listed
 
 
 def _request_class(action):
@@ -439,11 +317,14 @@ class EcsClient:
     """Calls ECS actions in any region through one AcsClient per region."""
 
     def __init__(self, credentials, endpoint=None, retry=None, sleep=time.sleep, rng=None,
-                 connect_timeout=5, read_timeout=30, pool_size=16, user_agent="containerops.platform"):
+                 connect_timeout=5, read_timeout=30, pool_size=16, user_agent="containerops.platform",
+                 allow_http=False, verify=True):
         if not HAS_SDK:
             raise EcsConfigError(SDK_MISSING_MSG % SDK_IMPORT_ERROR)
         self.credentials = credentials
         self.endpoint = endpoint
+        self.allow_http = allow_http
+        self.verify = verify  # the SDK's verify=: True, False or a CA bundle path
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
         self.rng = rng or random.SystemRandom()
@@ -470,7 +351,7 @@ class EcsClient:
                 client = AcsClient(creds.access_key, creds.secret_key, region, auto_retry=False,
                                    connect_timeout=self.connect_timeout, timeout=self.read_timeout,
                                    pool_size=self.pool_size, user_agent=self.user_agent,
-                                   proxy=self._proxy(region))
+                                   proxy=self._proxy(region), verify=self.verify)
                 if creds.security_token:
                     # The SDK's signer factory would prefer ALIYUN_ACCESS_KEY_ID from the environment
                     # over a credential object; set the STS signer directly.
@@ -481,11 +362,11 @@ class EcsClient:
 
     def _proxy(self, region):
         """The SDK reads HTTP(S)_PROXY but ignores NO_PROXY; honour NO_PROXY and never proxy loopback."""
-        url = endpoint_url(self.endpoint, region)
+        url = self.url(region)
         if not url:
             return None
         host = urlsplit(url).hostname or ""
-        if _is_loopback(host) or proxy_bypass_environment(host):
+        if is_loopback(host) or proxy_bypass_environment(host):
             return {"http": None, "https": None}  # truthy, so the SDK skips the environment
         return None
 
@@ -495,12 +376,20 @@ class EcsClient:
             request.add_query_param(key, value)
         request.add_query_param("RegionId", region)
         request.set_accept_format("JSON")
-        url = endpoint_url(self.endpoint, region)
+        url = self.url(region)
         if url:
             request.set_endpoint(url)  # a URL with scheme wins over the protocol type
         else:
             request.set_protocol_type("https")
         return request
+
+    def url(self, region):
+        """The endpoint URL for a region (None: the SDK's public one); EcsConfigError if it is not trusted."""
+        return endpoint_url(self.endpoint, region, self.allow_http)
+
+    def scrub(self, text):
+        creds = self.credentials
+        return scrub_message(text, (creds.secret_key, creds.security_token))
 
     def _count(self, action):
         with self._lock:
@@ -529,9 +418,10 @@ class EcsClient:
             except ClientException as exc:
                 code, message, status, request_id = exc.get_error_code(), exc.get_error_msg(), None, None
             elapsed = time.monotonic() - started
-            delay = self.retry.next_delay(attempts, elapsed, code, status, self.rng) if retry else None
+            retryable = retry and not tls_refused(code, message)
+            delay = self.retry.next_delay(attempts, elapsed, code, status, self.rng) if retryable else None
             if delay is None:
-                raise EcsError(action, code, message, request_id, status, attempts, elapsed)
+                raise EcsError(action, code, self.scrub(message), request_id, status, attempts, elapsed)
             self.sleep(delay)
 
     # -- paging
@@ -599,7 +489,8 @@ class EcsClient:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise WaitTimeout(self._timeout_message(pending, last, targets, timeout, names),
-                                  dict((i, (last[i] or {}).get("Status", ABSENT)) for i in ids))
+                                  dict((i, (last[i] or {}).get("Status", ABSENT)) for i in ids),
+                                  dict((i, inst) for i, inst in last.items() if inst is not None))
             self.sleep(min(remaining, delay * self.rng.uniform(0.8, 1.2)))
             delay = min(cap, delay * factor)
 
@@ -607,7 +498,7 @@ class EcsClient:
     def _reached(inst, targets, absent_ok):
         if inst is None:
             return ABSENT in targets or absent_ok
-        return inst.get("Status") in targets
+        return LISTED in targets or inst.get("Status") in targets
 
     @staticmethod
     def _timeout_message(pending, last, targets, timeout, names):
@@ -659,90 +550,18 @@ class EcsClient:
 
 
 def build_client(options, base_dir=None, environ=None, **kwargs):
-    """EcsClient from connection options (module params or plugin options)."""
-    creds = resolve_credentials(options, environ=environ, base_dir=base_dir)
-    return EcsClient(creds, endpoint=endpoint_option(options, environ), **kwargs)
+    """EcsClient from connection options (module params or plugin options).
 
-
-# ---------------------------------------------------------------------------- batching
-
-_SEQ_NAME = re.compile(r"^(.*?)(\d+)(\D*)$")
-
-
-def split_sequence_name(name):
-    """'web-007' -> ('web-', 7, 3, ''); names without a number -> None."""
-    m = _SEQ_NAME.match(name)
-    if not m:
-        return None
-    prefix, digits, suffix = m.groups()
-    return prefix, int(digits), len(digits), suffix
-
-
-def _ip_int(ip):
-    return int(ipaddress.IPv4Address(ip)) if ip else None
-
-
-def plan_batches(items, max_amount=100):
-    """Group creations into RunInstances calls.
-
-    items: dicts with 'name', 'host_name', 'private_ip' and 'shared' (the other request
-    parameters, hashable-comparable). Items whose shared parameters are equal, whose
-    names differ only in a consecutive number of one width (web-01, web-02 ...) and whose
-    IPs are consecutive in the same order (or all unset) share one call with Amount=N,
-    InstanceName=prefix[begin,width]suffix and HostNames.N. Everything else is a call of
-    its own. Returns a list of lists of items, each at most max_amount long.
+    The endpoint of the client's region is checked here, so an untrusted one fails before any call.
     """
-    groups = {}
-    for item in items:
-        key = json.dumps(item["shared"], sort_keys=True)
-        groups.setdefault(key, []).append(item)
-    batches = []
-    for members in groups.values():
-        runs = {}
-        singles = []
-        for item in members:
-            seq = split_sequence_name(item["name"])
-            if seq is None or str(seq[1]).zfill(seq[2]) != item["name"][len(seq[0]):len(seq[0]) + seq[2]]:
-                singles.append(item)
-                continue
-            runs.setdefault((seq[0], seq[2], seq[3], item["private_ip"] is None), []).append((seq[1], item))
-        for numbered in runs.values():
-            numbered.sort(key=lambda pair: pair[0])
-            current = []
-            for number, item in numbered:
-                if current and not _continues(current[-1], (number, item)) or len(current) == max_amount:
-                    batches.append([it for _, it in current])
-                    current = []
-                current.append((number, item))
-            if current:
-                batches.append([it for _, it in current])
-        batches.extend([item] for item in singles)
-    return batches
-
-
-def _continues(prev, nxt):
-    (n0, a), (n1, b) = prev, nxt
-    if n1 != n0 + 1:
-        return False
-    ip_a, ip_b = _ip_int(a["private_ip"]), _ip_int(b["private_ip"])
-    if ip_a is None and ip_b is None:
-        return True
-    return ip_a is not None and ip_b == ip_a + 1
-
-
-def batch_request(batch):
-    """RunInstances parameters (without ClientToken) for one planned batch."""
-    first = batch[0]
-    params = dict(first["shared"])
-    if len(batch) == 1:
-        params.update(InstanceName=first["name"], HostName=first["host_name"])
-    else:
-        prefix, begin, width, suffix = split_sequence_name(first["name"])
-        params.update(Amount=len(batch), InstanceName="%s[%d,%d]%s" % (prefix, begin, width, suffix),
-                      HostNames=[item["host_name"] for item in batch])
-    if first["private_ip"]:
-        params["PrivateIpAddress"] = first["private_ip"]
-    return params
+    creds = resolve_credentials(options, environ=environ, base_dir=base_dir)
+    client = EcsClient(creds, endpoint=endpoint_option(options, environ), allow_http=bool(options.get("allow_http")),
+                       verify=tls_verify(options, environ, base_dir), **kwargs)
+    url = client.url(creds.region) if creds.region else None
+    if options.get("ca_bundle") and url and url.lower().startswith("http://"):
+        raise EcsConfigError("ca_bundle is set but endpoint %s is plain http, so nothing would be verified: "
+                             "write the endpoint as https://HOST:PORT" % url)
+    return client
 
 
 # ---------------------------------------------------------------------------- small helpers

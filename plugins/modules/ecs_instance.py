@@ -145,6 +145,7 @@ options:
   user_data:
     description:
       - User data of new instances as plain text (for example cloud-config); the module base64-encodes it.
+      - Never logged and never in the diff or the result (it may carry secrets).
     type: str
   internet_max_bandwidth_out:
     description:
@@ -169,9 +170,21 @@ options:
     default: true
   wait_timeout:
     description:
-      - Seconds to wait, for all instances together.
+      - Seconds to wait, for all instances together. Also the deadline of O(list_lag_timeout).
     type: int
     default: 600
+  list_lag_timeout:
+    description:
+      - ECS lists a new instance in C(DescribeInstances) some seconds after C(RunInstances) returned its id.
+        This many seconds (at most until O(wait_timeout) runs out) the module keeps looking for the ids it got,
+        with growing pauses, before it takes them for ids of deleted instances (ECS answers a C(ClientToken) it
+        remembers with the instances made for it, even once they are gone) and sends a new token.
+      - The ids are looked for even with O(wait=false), so that an instance is reported as created only once it
+        is listed. When O(wait_timeout) runs out first, the task fails and reports the names and the ids
+        C(RunInstances) returned as created; running it again sends the same C(ClientToken) and never makes a
+        second instance.
+    type: int
+    default: 300
   force:
     description:
       - With O(state=absent), delete running instances at once (C(DeleteInstances Force=true)) instead of
@@ -180,8 +193,14 @@ options:
     default: false
 notes:
   - Instances found in C(Pending), C(Starting) or C(Stopping) are waited for before they are acted on.
-  - A C(ClientToken) whose instances were deleted since (ECS remembers tokens for a while) is detected,
-    and the request is repeated once with a fresh token.
+  - A C(ClientToken) whose instances were deleted since (ECS remembers tokens for a while) is told apart from
+    instances ECS does not list yet only by time (O(list_lag_timeout)), and then, when the names are not
+    listed either, the request is repeated once with a new token derived from the dead ids. So re-creating a
+    deleted name with exactly the same settings takes O(list_lag_timeout) longer.
+  - ECS documents no validity window for a C(ClientToken). Once it has passed, only the names prevent a
+    second instance; a run finds every listed instance by name, but not one that ECS still does not list.
+  - Every option is checked against ECS's rules (names, host names, addresses, disks, tags, user data,
+    bandwidth) before the first API call; a task that breaks one changes nothing.
 seealso:
   - plugin: containerops.platform.ecs
     plugin_type: inventory
@@ -251,7 +270,10 @@ instances:
     - {name: worker-01, instance_id: i-bp1abcdefghijklmnopq, private_ip: 10.88.16.11, status: Running,
        zone_id: cn-hangzhou-h, changed: true, created: true}
 created:
-  description: Names of the instances created (in check mode, that would be created). On failure, the ones created before it.
+  description:
+    - Names of the instances created (in check mode, that would be created).
+    - On failure, the ones created before it, including those RunInstances made that ECS did not list yet
+      (their RV(instances[].instance_id) is the id RunInstances returned).
   returned: always
   type: list
   elements: str
@@ -270,38 +292,29 @@ api_calls:
 import concurrent.futures
 import json
 import time
-import uuid
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.containerops.platform.plugins.module_utils.ecs import (
-    ABSENT, CONNECTION_ARGSPEC, HAS_SDK, SDK_IMPORT_ERROR, SDK_MISSING_MSG, STABLE, TAG_RESOURCES_PER_CALL,
-    TAGS_PER_CALL, EcsConfigError, EcsError, WaitTimeout, batch_request, build_client, chunks, client_token,
-    encode_user_data, plan_batches, private_ip, reserved_reason, tags_to_dict,
+    ABSENT, CONNECTION_ARGSPEC, HAS_SDK, LISTED, SDK_IMPORT_ERROR, SDK_MISSING_MSG, STABLE, TAG_RESOURCES_PER_CALL,
+    TAGS_PER_CALL, EcsConfigError, EcsError, WaitTimeout, build_client, chunks, client_token, private_ip,
+    reserved_reason, tags_to_dict,
+)
+from ansible_collections.containerops.platform.plugins.module_utils._ecs_instance_spec import (
+    PER_INSTANCE, REQUIRED_TO_CREATE, SYSTEM_TAG_PREFIXES, Failure, batch_request, check_task, desired_instances,
+    plan_batches, shared_request_params,
 )
 
-PER_INSTANCE = dict(
-    vswitch_id=dict(type="str"),
-    zone_id=dict(type="str"),
-    security_group_ids=dict(type="list", elements="str"),
-    image_id=dict(type="str"),
-    instance_type=dict(type="str"),
-    private_ip=dict(type="str"),
-    host_name=dict(type="str"),
-    tags=dict(type="dict"),
-    user_data=dict(type="str"),
-    internet_max_bandwidth_out=dict(type="int"),
-    system_disk=dict(type="dict", options=dict(category=dict(type="str"), size=dict(type="int"))),
-)
-
-REQUIRED_TO_CREATE = ("vswitch_id", "security_group_ids", "image_id", "instance_type")
-SYSTEM_TAG_PREFIXES = ("acs:", "aliyun")
 # Statuses an instance passes through on its own towards a stable one.
 SETTLES_TO = {"Pending": "Running", "Starting": "Running", "Stopping": "Stopped"}
 
 
-class Failure(Exception):
-    """Stops the run with a message; main() adds what was created so far."""
+class NotListedYet(Failure):
+    """RunInstances answered, but DescribeInstances did not list the ids before the task's deadline."""
+
+    def __init__(self, message, made):
+        super(NotListedYet, self).__init__(message)
+        self.made = made  # name -> placeholder instance dict with the InstanceId RunInstances returned
 
 
 def argument_spec():
@@ -315,52 +328,10 @@ def argument_spec():
         purge_tags=dict(type="bool", default=False),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=600),
+        list_lag_timeout=dict(type="int", default=300),
         force=dict(type="bool", default=False),
     )
     return spec
-
-
-def desired_instances(params):
-    """The per-instance settings: each item of `instances` over the top-level defaults."""
-    items = params["instances"] if params["instances"] is not None else [{"name": params["name"]}]
-    desired, seen = [], set()
-    for n, item in enumerate(items, 1):
-        unknown = set(item) - set(PER_INSTANCE) - {"name"}
-        if unknown:
-            raise Failure("instances[%d]: unknown key(s) %s; allowed: name, %s"
-                          % (n, ", ".join(sorted(unknown)), ", ".join(sorted(PER_INSTANCE))))
-        name = item.get("name")
-        if not name or not isinstance(name, str):
-            raise Failure("instances[%d]: name is required (the InstanceName)" % n)
-        if name in seen:
-            raise Failure("instances: name %s is listed twice; every name is one instance" % name)
-        seen.add(name)
-        merged = dict((key, item[key] if item.get(key) is not None else params.get(key)) for key in PER_INSTANCE)
-        merged["name"] = name
-        merged["host_name"] = merged["host_name"] or name
-        if merged["security_group_ids"] is not None and isinstance(merged["security_group_ids"], str):
-            merged["security_group_ids"] = [merged["security_group_ids"]]
-        desired.append(merged)
-    return desired
-
-
-def shared_request_params(d, zone_id):
-    """RunInstances parameters of one instance except name, host name and IP."""
-    tags = d["tags"] or {}
-    disk = d["system_disk"] or {}
-    params = {
-        "ImageId": d["image_id"],
-        "InstanceType": d["instance_type"],
-        "VSwitchId": d["vswitch_id"],
-        "ZoneId": zone_id,
-        "SecurityGroupIds": list(d["security_group_ids"]),
-        "UserData": encode_user_data(d["user_data"]),
-        "InternetMaxBandwidthOut": d["internet_max_bandwidth_out"],
-        "SystemDisk.Category": disk.get("category"),
-        "SystemDisk.Size": disk.get("size"),
-        "Tag": [{"Key": k, "Value": "" if tags[k] is None else str(tags[k])} for k in sorted(tags)] or None,
-    }
-    return dict((k, v) for k, v in params.items() if v is not None)
 
 
 def summary(inst, name=None):
@@ -392,6 +363,7 @@ class Runner:
         self.timeout = self.params["wait_timeout"]
         self.deadline = time.monotonic() + self.timeout
         self.desired = desired_instances(self.params)
+        check_task(self.params, self.desired)
         self.names = [d["name"] for d in self.desired]
         self.current = {}      # name -> instance dict (latest seen)
         self.created = []      # names created (or that would be, in check mode)
@@ -401,15 +373,16 @@ class Runner:
 
     # ------------------------------------------------------------------ lookup
 
-    def lookup(self):
-        """name -> [instances] for the names asked for (one paged DescribeInstances)."""
-        if len(self.names) == 1:
-            found = self.client.describe_instances(InstanceName=self.names[0])
+    def lookup(self, names=None):
+        """name -> [instances] for these names (default: the task's), one paged DescribeInstances."""
+        names = names or self.names
+        if len(names) == 1:
+            found = self.client.describe_instances(InstanceName=names[0])
         else:
-            prefix = _common_prefix(self.names)
+            prefix = _common_prefix(names)
             filters = {"InstanceName": prefix + "*"} if len(prefix) >= 2 else {}
             found = self.client.describe_instances(**filters)
-        by_name = dict((n, []) for n in self.names)
+        by_name = dict((n, []) for n in names)
         for inst in found:
             if inst.get("InstanceName") in by_name:
                 by_name[inst["InstanceName"]].append(inst)
@@ -475,12 +448,10 @@ class Runner:
             self.created.extend(d["name"] for d in missing)
             self.changed.update(self.created)
             return
-        ids = self.run_batches(batches)
-        self.created.extend(n for n in self.names if n in ids)
+        made = self.run_batches(batches)
+        self.created.extend(n for n in self.names if n in made)
         self.changed.update(self.created)
-        found = self.client.describe_instances_by_ids(ids.values())
-        for name, iid in ids.items():
-            self.current[name] = found.get(iid) or {"InstanceId": iid, "InstanceName": name, "Status": "Pending"}
+        self.current.update(made)
 
     def validate_network(self, missing):
         """Check vSwitches, zones, security groups and IPs before creating anything; name -> zone."""
@@ -529,7 +500,7 @@ class Runner:
                       "the endpoint does not honour DryRun, so check mode cannot validate the creation")
 
     def run_batches(self, batches):
-        """Issue the RunInstances calls concurrently; name -> InstanceId of what exists now."""
+        """Issue the RunInstances calls concurrently; name -> instance dict of what was made."""
         made, errors = {}, []
         workers = max(1, min(8, len(batches)))
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
@@ -538,33 +509,77 @@ class Runner:
                 batch = futures[future]
                 try:
                     made.update(future.result())
-                except EcsError as exc:
+                except NotListedYet as exc:
+                    made.update(exc.made)
+                    errors.append(str(exc))
+                except (EcsError, Failure) as exc:
                     errors.append("creating %s: %s" % (", ".join(i["name"] for i in batch), exc))
         if errors:
             self.created.extend(n for n in self.names if n in made)
-            self.current.update((n, {"InstanceId": iid, "InstanceName": n, "Status": "Pending"})
-                                for n, iid in made.items())
+            self.changed.update(self.created)
+            self.current.update(made)
             raise Failure("; ".join(sorted(errors)))
         return made
 
     def run_one(self, batch, request):
-        """RunInstances for one batch; name -> InstanceId.
+        """RunInstances for one batch; name -> instance dict (a Pending placeholder while not listed).
 
-        ECS remembers a ClientToken after its instances are deleted and would answer a
-        repeated request with those dead ids. If none of the returned ids exists (asked
-        twice, a few seconds apart, in case the listing lags), repeat once with a fresh token.
+        ECS lists a new instance some seconds after RunInstances answers, and it also remembers
+        a ClientToken after the instances it made are deleted, answering a repeat with their
+        dead ids. Only time tells the two apart: the ids are looked for (with backoff) for up to
+        list_lag_timeout seconds. A new token is sent only when by then neither the ids nor the
+        names are listed, and it is derived from the dead ids, so a concurrent or repeated run
+        sends the same one and gets the same instances. That happens at most once per batch.
         """
-        token = client_token(self.region, request)
-        ids = self._run(request, token)
-        found = self.client.describe_instances_by_ids(ids)
-        if not found:
-            time.sleep(2)
-            found = self.client.describe_instances_by_ids(ids)
-        if not found:
-            ids = self._run(request, client_token(self.region, request, salt=str(uuid.uuid4())))
-            found = self.client.describe_instances_by_ids(ids)
-        names = set(i["name"] for i in batch)
-        return dict((inst["InstanceName"], iid) for iid, inst in found.items() if inst["InstanceName"] in names)
+        names = [item["name"] for item in batch]
+        ids = self._run(request, client_token(self.region, request))
+        made = self.await_listed(names, ids)
+        if made is None:
+            dead = ids
+            ids = self._run(request, client_token(self.region, request, salt=" ".join(sorted(dead))))
+            made = self.await_listed(names, ids)
+            if made is None:
+                raise Failure("creating %s: ECS does not list what RunInstances answered, %s, nor, with a new "
+                              "ClientToken, %s, each within list_lag_timeout (%ds). Nothing more is created: look "
+                              "for them in the console; if ECS lists new instances this slowly, raise "
+                              "list_lag_timeout" % (", ".join(names), ", ".join(dead), ", ".join(ids),
+                                                    self.params["list_lag_timeout"]))
+        return made
+
+    def await_listed(self, names, ids):
+        """Wait until DescribeInstances lists the ids; name -> instance dict, or None when they are dead.
+
+        Dead means: not listed within list_lag_timeout and the names not listed either. When
+        the task's deadline comes first, NotListedYet reports the ids as what was created.
+        """
+        lag = self.params["list_lag_timeout"]
+        left = self.deadline - time.monotonic()
+        labels = dict(zip(ids, names))  # RunInstances returns the ids in the order of the names
+        made = dict((n, {"InstanceId": iid, "InstanceName": n, "Status": "Pending"}) for iid, n in labels.items())
+        try:
+            found = self.client.wait_for(ids, [LISTED], min(lag, max(0, left)), names=labels)
+        except WaitTimeout as exc:
+            found = exc.found
+        if found:
+            # The listed ones as listed; the rest (deleted meanwhile, or later) stay placeholders.
+            made.update((inst["InstanceName"], inst) for inst in found.values() if inst["InstanceName"] in made)
+            return made
+        if left < lag:
+            raise NotListedYet(
+                "creating %s: RunInstances answered %s, but timed out after %ds (wait_timeout) waiting for "
+                "DescribeInstances to list them. ECS lists new instances with a delay: run the task again (it sends "
+                "the same ClientToken, so it gets these instances, not new ones). If the name was deleted lately, "
+                "these may be its dead ids (ECS answers a ClientToken it remembers with them); the task tells only "
+                "after list_lag_timeout (%ds): give wait_timeout more than that"
+                % (", ".join(names), ", ".join(ids), max(0, left), lag), made)
+        taken = sorted("%s (%s)" % (n, ", ".join(i["InstanceId"] for i in insts))
+                       for n, insts in self.lookup(names).items() if insts)
+        if taken:
+            raise Failure("creating %s: RunInstances answered %s, which are not listed after list_lag_timeout (%ds), "
+                          "but these names are listed now: %s. Another run or someone else made them; nothing more "
+                          "is created. Run the task again to take them as they are"
+                          % (", ".join(names), ", ".join(ids), lag, ", ".join(taken)))
+        return None
 
     def _run(self, request, token):
         body = self.client.call("RunInstances", dict(request, ClientToken=token))
@@ -616,7 +631,7 @@ class Runner:
                 self.changed.add(name)
                 self.current[name] = dict(self.current[name], Status=row.get("CurrentStatus") or ok_after[0])
             else:
-                refused.append("%s (%s): %s %s" % (name, iid, row.get("Code"), row.get("Message")))
+                refused.append("%s (%s): %s %s" % (name, iid, row.get("Code"), self.client.scrub(row.get("Message"))))
         if refused:
             raise Failure("ECS %s refused: %s" % (action, "; ".join(refused)))
         return todo
@@ -762,14 +777,19 @@ def main():
         client = build_client(module.params)
         runner = Runner(module, client)
     except (EcsConfigError, Failure) as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg=str(exc), changed=False, created=[], api_calls={})
     if not client.region:
-        module.fail_json(msg="no region: set region (or ALICLOUD_REGION, or region_id in the profile)")
+        module.fail_json(msg="no region: set region (or ALICLOUD_REGION, or region_id in the profile)",
+                         changed=False, created=[], api_calls={})
+    if client.verify is False:
+        module.warn("validate_certs is false: the ECS endpoint's certificate is not checked, so anyone on the "
+                    "path can read and change this traffic")
     try:
         runner.run()
     except (Failure, EcsError, EcsConfigError) as exc:
-        module.fail_json(msg=str(exc), created=runner.created, instances=runner.results(),
-                         api_calls=dict(client.calls))
+        # What was created before the failure is part of the answer: changed, with the ids ECS returned.
+        module.fail_json(msg=str(exc), changed=bool(runner.changed), created=runner.created,
+                         instances=runner.results(), api_calls=dict(client.calls))
     result = dict(changed=bool(runner.changed), instances=runner.results(), created=runner.created,
                   changed_instances=[n for n in runner.names if n in runner.changed], api_calls=dict(client.calls))
     if module._diff:

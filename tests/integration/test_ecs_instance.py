@@ -91,6 +91,9 @@ def force_delete(lab, prefix="t-ecs-"):
     """Delete every emulator instance named prefix* (test cleanup), and wait until they are gone."""
     from aliyunsdkecs.request.v20140526.DeleteInstancesRequest import DeleteInstancesRequest
     from labhelpers import ecs_caller
+    # ECS refuses to delete an instance that is still Pending (IncorrectInstanceStatus.Initializing).
+    wait_until(lambda: all(i["Status"] != "Pending" for i in emulator_instances(lab, prefix)), 120,
+               what="test instances past Pending")
     by_region = {}
     for inst in emulator_instances(lab, prefix):
         by_region.setdefault(inst["RegionId"], []).append(inst["InstanceId"])

@@ -8,6 +8,7 @@ import secrets
 import socket
 import sys
 import time
+from urllib.parse import quote
 
 import pytest
 
@@ -105,14 +106,68 @@ def test_unsupported_profile_mode_is_named(tmp_path):
     (None, "cn-hangzhou", None),
     ("127.0.0.1:8990", "cn-hangzhou", "http://127.0.0.1:8990"),
     ("localhost:8990", "cn-hangzhou", "http://localhost:8990"),
+    ("https://127.0.0.1:8991", "cn-hangzhou", "https://127.0.0.1:8991"),
+    ("http://[::1]:8990", "cn-hangzhou", "http://[::1]:8990"),
     ("ecs.example.internal", "cn-hangzhou", "https://ecs.example.internal"),
-    ("http://10.1.2.3:80/", "cn-hangzhou", "http://10.1.2.3:80"),
     ("https://ecs.{region}.example.com", "cn-shanghai", "https://ecs.cn-shanghai.example.com"),
     ({"cn-shanghai": "127.0.0.1:1"}, "cn-shanghai", "http://127.0.0.1:1"),
-    ({"cn-shanghai": "127.0.0.1:1"}, "cn-hangzhou", None),
+    ({"cn-shanghai": "127.0.0.1:1", "*": "ecs-{region}.example.internal"}, "cn-hangzhou",
+     "https://ecs-cn-hangzhou.example.internal"),
+    ({"cn-shanghai": "127.0.0.1:1", "*": "public"}, "cn-hangzhou", None),
+    ({"cn-beijing": "public"}, "cn-beijing", None),
 ])
 def test_endpoint_urls(endpoint, region, url):
     assert ecs.endpoint_url(endpoint, region) == url
+
+
+@pytest.mark.parametrize("endpoint, region, words", [
+    # Plain http beyond this host: the STS token and every answer in clear.
+    ("http://10.1.2.3:80/", "cn-hangzhou", ["http://10.1.2.3:80", "https://", "allow_http: true"]),
+    ({"cn-hangzhou": "http://ecs.example.internal"}, "cn-hangzhou", ["allow_http"]),
+    # A region the map forgot would silently go to the public endpoint.
+    ({"cn-shanghai": "127.0.0.1:1"}, "cn-hangzhou", ["cn-hangzhou", "cn-shanghai", '"*"', "public"]),
+    ({"cn-hangzhou": ""}, "cn-hangzhou", ["cn-hangzhou", "empty"]),
+    ("ftp://ecs.example.internal", "cn-hangzhou", ["http or https"]),
+])
+def test_untrusted_endpoints_are_errors_that_name_the_fix(endpoint, region, words):
+    with pytest.raises(ecs.EcsConfigError) as info:
+        ecs.endpoint_url(endpoint, region)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_allow_http_lets_a_trusted_plain_endpoint_through():
+    assert ecs.endpoint_url("http://10.1.2.3:80/", "cn-hangzhou", allow_http=True) == "http://10.1.2.3:80"
+
+
+def test_build_client_refuses_an_untrusted_endpoint_before_any_call():
+    options = {"access_key": "a", "secret_key": "b", "region": "cn-hangzhou", "endpoint": {"cn-beijing": "public"}}
+    with pytest.raises(ecs.EcsConfigError) as info:
+        ecs.build_client(options, environ={})
+    assert "no entry for region cn-hangzhou" in str(info.value)
+    assert ecs.build_client(dict(options, endpoint={"cn-beijing": "public", "*": "127.0.0.1:1"}), environ={})
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"ca_bundle": "missing.pem"}, ["ca_bundle", "missing.pem", "PEM"]),
+    ({"ca_bundle": "ca.pem", "validate_certs": False}, ["ca_bundle", "validate_certs"]),
+    ({"ca_bundle": "ca.pem", "endpoint": "127.0.0.1:8991"}, ["plain http", "https://"]),
+])
+def test_tls_options_that_would_verify_nothing_are_errors(tmp_path, options, words):
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    options = dict({"access_key": "a", "secret_key": "b", "region": "cn-hangzhou",
+                    "endpoint": "https://127.0.0.1:8991"}, **options)
+    with pytest.raises(ecs.EcsConfigError) as info:
+        ecs.build_client(options, environ={}, base_dir=str(tmp_path))
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_ca_bundle_is_relative_to_base_dir_and_falls_back_to_the_environment(tmp_path):
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    assert ecs.tls_verify({"ca_bundle": "ca.pem"}, {}, str(tmp_path)) == str(tmp_path / "ca.pem")
+    assert ecs.tls_verify({}, {"ALICLOUD_CA_BUNDLE": str(tmp_path / "ca.pem")}) == str(tmp_path / "ca.pem")
+    assert ecs.tls_verify({}, {}) is True and ecs.tls_verify({"validate_certs": False}, {}) is False
 
 
 def test_endpoint_falls_back_to_environment():
@@ -166,49 +221,6 @@ def test_chunks():
 def test_reserved_reason(ip, words):
     reason = ecs.reserved_reason(ip, "10.88.16.0/24")
     assert (reason is None) if words is None else (words in reason)
-
-
-# ---------------------------------------------------------------- batching
-
-def item(name, ip=None, shared=None, host=None):
-    return {"name": name, "host_name": host or name, "private_ip": ip, "shared": shared or {"ImageId": IMAGE}}
-
-
-def names(batches):
-    return [[i["name"] for i in b] for b in batches]
-
-
-def test_consecutive_names_and_ips_make_one_batch():
-    batches = ecs.plan_batches([item("web-03", "10.0.0.12"), item("web-01", "10.0.0.10"), item("web-02", "10.0.0.11")])
-    assert names(batches) == [["web-01", "web-02", "web-03"]]
-    request = ecs.batch_request(batches[0])
-    assert request["Amount"] == 3 and request["InstanceName"] == "web-[1,2]"
-    assert request["HostNames"] == ["web-01", "web-02", "web-03"] and request["PrivateIpAddress"] == "10.0.0.10"
-
-
-def test_gaps_params_widths_and_names_without_numbers_split_batches():
-    other = {"ImageId": "other"}
-    batches = ecs.plan_batches([
-        item("a-1", "10.0.0.1"), item("a-2", "10.0.0.2"), item("a-4", "10.0.0.4"),   # number gap
-        item("b-1", "10.0.0.20"), item("b-2", "10.0.0.22"),                           # IP gap
-        item("c-1", shared=other), item("c-2"),                                        # different params
-        item("d-9"), item("d-10"),                                                     # width changes
-        item("manager"), item("e-1"), item("e-2"),                                     # no number; no IPs
-    ])
-    assert sorted(names(batches)) == sorted([
-        ["a-1", "a-2"], ["a-4"], ["b-1"], ["b-2"], ["c-1"], ["c-2"], ["d-9"], ["d-10"], ["manager"], ["e-1", "e-2"]])
-
-
-def test_batches_hold_at_most_100():
-    batches = ecs.plan_batches([item("n%03d" % i) for i in range(250)])
-    assert [len(b) for b in batches] == [100, 100, 50]
-    assert ecs.batch_request(batches[1])["InstanceName"] == "n[100,3]"
-
-
-def test_single_instance_request_has_plain_name_and_host():
-    (batch,) = ecs.plan_batches([item("solo", "10.0.0.5", host="solo.lab")])
-    assert ecs.batch_request(batch) == {"ImageId": IMAGE, "InstanceName": "solo", "HostName": "solo.lab",
-                                        "PrivateIpAddress": "10.0.0.5"}
 
 
 # ---------------------------------------------------------------- retry policy
@@ -408,3 +420,87 @@ def test_wrong_secret_is_reported_as_the_secret(emu):
         client.call("DescribeRegions")
     assert "secret_key" in str(info.value)
     assert os.environ.get("ALIYUN_ACCESS_KEY_ID") is None
+
+
+# ---------------------------------------------------------------- TLS to a private endpoint
+
+def test_https_endpoint_signed_by_a_private_ca_is_verified_with_ca_bundle(emu, tmp_path):
+    from test_ecs_instance_lag import EcsProxy, tls_files
+    ca, cert, key = tls_files(tmp_path)
+    options = {"access_key": KEY_ID, "secret_key": SECRET, "region": "cn-hangzhou"}
+    with EcsProxy(emu.endpoint, tls=(cert, key)) as proxy:
+        trusted = ecs.build_client(dict(options, endpoint=proxy.url, ca_bundle=ca), environ={})
+        assert trusted.verify == ca and trusted.call("DescribeRegions")["Regions"]["Region"]
+        # Without the CA the certificate is refused, and the message says which option fixes it.
+        untrusted = ecs.build_client(dict(options, endpoint=proxy.url), environ={}, sleep=Sleeps())
+        with pytest.raises(ecs.EcsError) as info:
+            untrusted.call("DescribeRegions")
+        # Not retried: no retry makes a certificate trusted.
+        assert info.value.code == "SDK.HttpError" and info.value.attempts == 1 and "ca_bundle" in str(info.value)
+        unchecked = ecs.build_client(dict(options, endpoint=proxy.url, validate_certs=False), environ={})
+        assert unchecked.verify is False and unchecked.call("DescribeRegions")["Regions"]["Region"]
+
+
+# ---------------------------------------------------------------- secrets never in an error
+
+TOKEN = "CAIS" + secrets.token_urlsafe(30) + "+/=="  # STS tokens are base64: '+', '/' and '=' get percent-encoded
+
+
+@pytest.fixture
+def sts_emu():
+    made = Emulator({"access_keys": {"STS.KEY": {"secret": "stssecret-" + SECRET, "security_token": TOKEN}}},
+                    time_scale=0.02).start()
+    yield made
+    made.close()
+
+
+def assert_no_secret(text, *secrets_):
+    for value in secrets_:
+        for form in (value, quote(value, safe=""), quote(quote(value, safe=""), safe="")):
+            assert form not in text, "a secret leaked into: %s" % text
+
+
+def test_signature_mismatch_keeps_code_request_id_and_hint_but_not_the_string_to_sign(sts_emu):
+    from test_ecs_instance_lag import EcsProxy
+    # A middlebox that adds a parameter: ECS's StringToSign (holding SecurityToken) differs from ours,
+    # so the SDK passes the server's message through.
+    with EcsProxy(sts_emu.endpoint, extra_query="&Tampered=1") as proxy:
+        client = make_client(proxy, key="STS.KEY", secret="stssecret-" + SECRET, token=TOKEN)
+        with pytest.raises(ecs.EcsError) as info:
+            client.call("DescribeRegions")
+    err = info.value
+    text = str(err)
+    assert err.code == "SignatureDoesNotMatch" and err.request_id and err.request_id in text
+    assert "secret_key" in text and "server string to sign is:" in text
+    assert_no_secret(text, TOKEN, "stssecret-" + SECRET)
+    assert "SecurityToken" not in text and "Signature%3D" not in text
+
+
+def test_connection_errors_do_not_echo_the_signed_request_url():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = ecs.EcsClient(ecs.Credentials(KEY_ID, SECRET, TOKEN, "cn-hangzhou"), endpoint="127.0.0.1:%d" % port,
+                           retry=ecs.RetryPolicy(max_attempts=1), sleep=Sleeps())
+    with pytest.raises(ecs.EcsError) as info:
+        client.call("DescribeRegions")
+    text = str(info.value)
+    assert info.value.code == "SDK.HttpError" and "Connection refused" in text
+    assert_no_secret(text, TOKEN, SECRET)
+    assert "SecurityToken" not in text and "Signature=" not in text
+
+
+@pytest.mark.parametrize("message", [
+    "Specified signature is not matched with our calculation. server string to sign is:POST&%2F&AccessKeyId"
+    "%3DSTS.x%26SecurityToken%3D{q2}%26Timestamp%3D2026",
+    "The request signature does not conform to Aliyun standards. server string to sign is:GET&%2F&x%3D1",
+    "HTTPConnectionPool(host='h', port=1): Max retries exceeded with url: /?RegionId=x&SecurityToken={q}&Sign=y "
+    "(Caused by NewConnectionError('refused'))",
+    "token {raw} echoed",
+])
+def test_scrub_message_takes_out_what_can_carry_a_secret(message):
+    text = message.format(raw=TOKEN, q=quote(TOKEN, safe=""), q2=quote(quote(TOKEN, safe=""), safe=""))
+    scrubbed = ecs.scrub_message(text, (TOKEN, SECRET))
+    assert_no_secret(scrubbed, TOKEN)
+    assert "SecurityToken" not in scrubbed and "%26" not in scrubbed
+    assert scrubbed.split(" ")[0] == text.split(" ")[0]  # the server's words before it stay

@@ -53,9 +53,9 @@ def emu(monkeypatch):
 
 
 def runner(emu, check=False, **params):
-    full = dict((k, None) for k in mod.argument_spec())
-    full.update(state="running", purge_tags=False, wait=True, wait_timeout=60, force=False,
-                image_id="debian_12_x64_20G_alibase_20260101.vhd", instance_type="ecs.g7.large",
+    """A Runner as the module builds it: the argspec's defaults, then the lab world's network, then params."""
+    full = dict((k, spec.get("default")) for k, spec in mod.argument_spec().items())
+    full.update(wait_timeout=60, image_id="debian_12_x64_20G_alibase_20260101.vhd", instance_type="ecs.g7.large",
                 vswitch_id=VSW_H, security_group_ids=[SG_HZ])
     full.update(params)
     client = ecs.EcsClient(ecs.Credentials(KEY, SECRET, None, "cn-hangzhou"), endpoint=emu.endpoint,
@@ -116,12 +116,14 @@ def test_recreating_a_deleted_name_gets_past_the_remembered_token(emu):
     old_id = first.results()[0]["instance_id"]
     runner(emu, name="again-1", state="absent", force=True).run()
     emu.state.wait_backend_idle(5)  # the address is free once the (no-op) backend removal ran
-    second = runner(emu, name="again-1", private_ip="10.88.16.120")
+    second = runner(emu, name="again-1", private_ip="10.88.16.120", list_lag_timeout=2)
     second.run()
-    # The same token now answers with the deleted id: detected, and asked again with a fresh token.
+    # The same token now answers with the deleted id: not listed for list_lag_timeout, the name not
+    # listed either, so it is dead: asked again, once, with a token derived from the dead id.
     assert second.client.calls["RunInstances"] == 2
     new = second.results()[0]
     assert new["instance_id"] != old_id and new["status"] == "Running" and len(emu.state.instances) == 1
+    assert second.created == ["again-1"]
 
 
 def test_idempotent_parameter_mismatch_names_the_instance_and_the_fix(emu):
@@ -133,6 +135,7 @@ def test_idempotent_parameter_mismatch_names_the_instance_and_the_fix(emu):
     # Someone used this token before with other settings (here: another instance type).
     made = r.client.call("RunInstances", dict(request, InstanceType="ecs.c7.large", ClientToken=token))
     ids = made["InstanceIdSets"]["InstanceIdSet"]
+    r.client.wait_for(ids, ["Running"], 30, initial=0.05)  # a Pending instance cannot be deleted yet
     r.client.delete(ids, force=True)
     r.client.wait_for(ids, [ecs.ABSENT], 30, initial=0.05)
     with pytest.raises(mod.Failure) as info:

@@ -173,3 +173,21 @@ def test_clean_env_keeps_what_finds_programs_and_an_index_and_drops_the_rest(tmp
     out = subprocess.run([sys.executable, script, "env"], env=env, text=True, capture_output=True, check=True).stdout
     kept = dict(line.split("=", 1) for line in out.splitlines())
     assert set(kept) == {"PATH", "HOME", "LANG", "HTTPS_PROXY", "PIP_INDEX_URL", "SALT_EXTRA"}
+
+
+@pytest.mark.parametrize("extra_vars, message", [
+    ({"platform_users": [{"name": "ops", "ssh_keys": ["ssh-ed25519 AAAAC3Nz ops\nssh-rsa AAAAB3Nz intruder"]}]},
+     "without a line break in it"),
+    ({"platform_users": [{"name": "ops"}], "platform_users_absent": ["ops"]},
+     "ops is in both platform_users and platform_users_absent"),
+    ({"platform_users": [{"name": "ops"}, {"name": "ops"}]}, "platform_users lists ops more than once"),
+    ({"salt_master_publish_port": 70000}, "salt_master_publish_port is '70000': a port is a whole number from 1 to 65535"),
+    ({"salt_master_publish_port": 4506}, "salt_master_publish_port and salt_master_ret_port must differ"),
+    ({"docker_remote_api_port": 0}, "docker_remote_api_port is '0'"),
+    ({"salt_highstate_splay_seconds": -5}, "salt_highstate_splay_seconds is '-5'"),
+    ({"ansible_host": "172.30.4.9"}, "holds the node's own address 172.30.4.9"),
+])
+def test_more_bad_input_fails_with_the_variable_and_the_fix(tmp_path, extra_vars, message):
+    result = run_role(tmp_path, "validate", extra_vars)
+    assert result.returncode != 0
+    assert message in " ".join(result.stdout.split()), result.stdout[-3000:]

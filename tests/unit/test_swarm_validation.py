@@ -172,3 +172,15 @@ def test_a_runner_home_under_tmp_is_refused_without_awx_variables(tmp_path):
     finally:
         shutil.rmtree(home)
     assert rc != 0 and "temporary runner" in out, out
+
+
+@pytest.mark.parametrize("extra, words", [
+    ({"swarm_port": 70000}, "swarm_port is '70000': set a whole number from 1 to 65535"),
+    ({"swarm_drain_timeout": -1}, "swarm_drain_timeout is '-1'"),
+    ({"swarm_remove_max": -2}, "swarm_remove_max is '-2'"),
+    ({"swarm_engine_restart_batch": 0}, "swarm_engine_restart_batch is '0'"),
+    ({"swarm_advertise_addr": "10.88.1.11:2377"}, "swarm_advertise_addr is '10.88.1.11:2377'"),
+])
+def test_numbers_and_addresses_out_of_range_are_refused(tmp_path, extra, words):
+    rc, out = run(tmp_path, fleet(), ["-e", json.dumps(extra)])
+    assert rc != 0 and words in out and "Nothing was changed" in out, out

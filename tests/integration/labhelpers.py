@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import yaml
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "lab"))
 from labctl import salt_master_processes, stop_salt_master  # noqa: E402,F401  (the lab's own salt-master handling)
@@ -80,6 +82,22 @@ def vsphere_find(si, vimtype, name):
         return next((o for o in view.view if o.name == name), None)
     finally:
         view.Destroy()
+
+
+def vcsim_vms(lab):
+    """[{name, ip}] of every VM the lab's vCenter has (templates included)."""
+    from pyVim.connect import Disconnect
+    from pyVmomi import vim
+    si = vsphere_connect(lab)
+    try:
+        content = si.RetrieveContent()
+        view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+        try:
+            return [{"name": vm.name, "ip": vm.guest.ipAddress if vm.guest else None} for vm in view.view]
+        finally:
+            view.Destroy()
+    finally:
+        Disconnect(si)
 
 
 def clone_node_vm(si, lab, name, ip):
@@ -240,3 +258,44 @@ def fleet_exists():
     desired = set(inv.get("fleet_vsphere", {}).get("hosts", [])) | set(inv.get("fleet_ecs", {}).get("hosts", []))
     listed = set(inv.get("provider_vsphere", {}).get("hosts", [])) | set(inv.get("provider_ecs", {}).get("hosts", []))
     return bool(desired) and desired <= listed
+
+
+def inventory_copy(tmp_path, change):
+    """A copy of inventories/lab whose desired fleet (fleet.yml, a dict) change(fleet) edits in place."""
+    src = os.path.join(REPO, "inventories", "lab")
+    dst = tmp_path / "inventories" / "lab"
+    dst.mkdir(parents=True)
+    os.symlink(os.path.join(REPO, ".lab"), tmp_path / ".lab")
+    for name in os.listdir(src):
+        if name != "fleet.yml":
+            os.symlink(os.path.join(src, name), dst / name)
+    with open(os.path.join(src, "fleet.yml")) as f:
+        fleet = yaml.safe_load(f)
+    change(fleet)
+    (dst / "fleet.yml").write_text(yaml.safe_dump(fleet))
+    return str(dst)
+
+
+def inventory_without(tmp_path, *hosts):
+    """A copy of inventories/lab whose desired fleet omits `hosts` (the machines themselves still exist)."""
+    def drop(fleet):
+        for group in fleet["fleet"]["children"].values():
+            for host in hosts:
+                group["hosts"].pop(host, None)
+    return inventory_copy(tmp_path, drop)
+
+
+def make_pki(directory, name, ip=None, ca=None, usage="serverAuth"):
+    """A key and a certificate signed by `ca` (a (cert, key) pair), or a self-signed CA when ca is None."""
+    key, cert = directory / f"{name}.key", directory / f"{name}.pem"
+    if ca is None:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "2", "-subj", f"/CN={name}"], check=True, capture_output=True)
+        return cert, key
+    csr, ext = directory / f"{name}.csr", directory / f"{name}.ext"
+    ext.write_text((f"subjectAltName=IP:{ip}\n" if ip else "") + f"extendedKeyUsage={usage}\n")
+    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+                    "-subj", f"/CN={name}"], check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1], "-CAcreateserial",
+                    "-out", cert, "-days", "2", "-extfile", ext], check=True, capture_output=True)
+    return cert, key

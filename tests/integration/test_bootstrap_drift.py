@@ -12,8 +12,9 @@ import time
 import pytest
 import yaml
 
-from labhelpers import (REPO, SALT_MASTER_BIN, SALT_MASTER_CONF, ansible, drift_node, machines, node_converged,
-                        recap, salt_master, salt_master_processes, ssh, stop_salt_master, wait_until)
+from labhelpers import (REPO, SALT_MASTER_BIN, SALT_MASTER_CONF, ansible, drift_node, inventory_without, machines,
+                        make_pki, node_converged, recap, salt_master, salt_master_processes, ssh, stop_salt_master,
+                        wait_until)
 
 INVENTORY_DIR = os.path.join(REPO, ".lab", "salt-test-inventory")   # two levels below the repo, like inventories/lab
 MASTER_DIR = os.path.join(REPO, ".lab", "salt", "master")
@@ -182,22 +183,6 @@ def test_reloadable_setting_reloads_without_a_restart(salt_nodes, lab):
     assert ssh(lab, ip, "systemctl is-active containerops-salt-highstate.timer").stdout.strip() == "active"
 
 
-def make_pki(directory, name, ip=None, ca=None, usage="serverAuth"):
-    """A key and a certificate signed by `ca` (a (cert, key) pair), or a self-signed CA when ca is None."""
-    key, cert = directory / f"{name}.key", directory / f"{name}.pem"
-    if ca is None:
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-                        "-days", "2", "-subj", f"/CN={name}"], check=True, capture_output=True)
-        return cert, key
-    csr, ext = directory / f"{name}.csr", directory / f"{name}.ext"
-    ext.write_text((f"subjectAltName=IP:{ip}\n" if ip else "") + f"extendedKeyUsage={usage}\n")
-    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
-                    "-subj", f"/CN={name}"], check=True, capture_output=True)
-    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1], "-CAcreateserial",
-                    "-out", cert, "-days", "2", "-extfile", ext], check=True, capture_output=True)
-    return cert, key
-
-
 def test_remote_api_accepts_only_clients_with_a_certificate_of_its_ca(salt_nodes, lab, tmp_path):
     ip = NODES["t-salt-1"]
     ca = make_pki(tmp_path, "ca")
@@ -248,6 +233,13 @@ def test_bootstrap_forgets_a_master_mode_minion_that_left_inventory(salt_nodes, 
     assert "would forget t-salt-2" in checked.stdout
     assert "t-salt-2" in salt_master("-L", tool="salt-key")["minions"] and os.path.exists(pillar)
 
+    # A run on part of the fleet (here its ECS hosts, t-salt-2 among them) forgets nobody: who stays
+    # comes from the inventory's fleet, not from the play (the old role forgot every vSphere minion).
+    before = salt_master("-L", tool="salt-key")
+    part = ansible("ansible-playbook", *salt_nodes["inv"], "playbooks/bootstrap.yml", "-e", "salt_hosts=fleet_ecs")
+    assert part.returncode == 0, part.stdout[-3000:]
+    assert salt_master("-L", tool="salt-key") == before
+
     forgot = ansible("ansible-playbook", "playbooks/bootstrap.yml")
     assert forgot.returncode == 0, forgot.stdout[-3000:]
     assert "forgot t-salt-2: not a master-mode host of the inventory any more" in forgot.stdout
@@ -256,3 +248,17 @@ def test_bootstrap_forgets_a_master_mode_minion_that_left_inventory(salt_nodes, 
     assert "t-salt-2" not in keys["minions"], keys
     assert set(keys["minions"]) == fleet_master_minions(), keys     # the fleet's minions stay
     assert not os.path.exists(pillar)
+
+
+def test_two_minions_leaving_at_once_are_forgotten_only_when_confirmed(salt_nodes, tmp_path):
+    """Two master-mode machines gone from fleet.yml at once - or a typo that looks like it: more than
+    salt_master_forget_max (1), so the master forgets nobody and says how to confirm."""
+    before = salt_master("-L", tool="salt-key")
+    without = inventory_without(tmp_path, "lab-vs-2", "lab-vs-3")
+    refused = ansible("ansible-playbook", "playbooks/bootstrap.yml", "-e", "salt_hosts=lab-vs-1", inventory=without)
+    out = " ".join(refused.stdout.split())
+    assert refused.returncode != 0, out[-3000:]
+    assert "minions left the inventory's fleet and would be forgotten" in out, out[-3000:]
+    assert "lab-vs-2" in out and "lab-vs-3" in out
+    assert "salt_master_forget_confirm" in out and "none was" in out
+    assert salt_master("-L", tool="salt-key") == before

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from labhelpers import REPO, ansible, drift_node, recap, machines, node_converged, salt_master, ssh, wait_until
+from labhelpers import (REPO, ansible, drift_node, inventory_without, recap, machines, node_converged, salt_master,
+                        ssh, wait_until)
 
 MANAGERS = {"lab-vs-1": "10.88.1.11", "lab-vs-2": "10.88.1.12", "lab-ecs-1": "10.88.16.11"}
 WORKERS = {"lab-vs-3": "10.88.1.13", "lab-ecs-2": "10.88.17.11", "lab-ecs-3": "10.88.32.11"}
@@ -77,7 +78,7 @@ def engines(*args):
     """Docker engines on the nodes, from the Salt bootstrap (args: hosts to limit it to, or options)."""
     if args and not args[0].startswith("-"):
         args = ("--limit", ",".join(args))
-    return ok(ansible("ansible-playbook", "playbooks/bootstrap.yml", *args))
+    return ok(ansible("ansible-playbook", "playbooks/bootstrap.yml", *args, timeout=900))
 
 
 @pytest.fixture(scope="module")
@@ -211,25 +212,6 @@ def test_a_run_on_part_of_the_fleet_removes_nobody(swarm):
     msg = failed(cluster("-e", "swarm_hosts=lab-vs-3,lab-ecs-3"))
     assert "none of the swarm's managers from inventory" in msg
     assert spec_snapshot(lab) == before
-
-
-def inventory_without(tmp_path, *hosts):
-    """A copy of inventories/lab whose desired fleet omits `hosts` (the machines themselves still exist)."""
-    import yaml
-    src = os.path.join(REPO, "inventories", "lab")
-    dst = tmp_path / "inventories" / "lab"
-    dst.mkdir(parents=True)
-    os.symlink(os.path.join(REPO, ".lab"), tmp_path / ".lab")
-    for name in os.listdir(src):
-        if name != "fleet.yml":
-            os.symlink(os.path.join(src, name), dst / name)
-    with open(os.path.join(src, "fleet.yml")) as f:
-        fleet = yaml.safe_load(f)
-    for group in fleet["fleet"]["children"].values():
-        for host in hosts:
-            group["hosts"].pop(host, None)
-    (dst / "fleet.yml").write_text(yaml.safe_dump(fleet))
-    return str(dst)
 
 
 def test_node_removed_from_inventory_is_drained_and_removed(swarm, tmp_path):

@@ -1,9 +1,10 @@
 """`playbooks/site.yml` runs green against the lab from a plain checkout (what `make demo` runs)."""
+import json
 import os
 import subprocess
 import sys
 
-from labhelpers import REPO
+from labhelpers import REPO, ansible, make_pki, salt_master_processes, ssh, stop_salt_master
 
 
 def test_site_playbook_runs_against_the_lab(lab, fleet):
@@ -17,3 +18,61 @@ def test_site_playbook_runs_against_the_lab(lab, fleet):
     # Credentials come from .lab/lab.json and must never be printed.
     assert lab["vsphere"]["password"] not in result.stdout
     assert lab["ecs"]["access_key_secret"] not in result.stdout
+
+
+def test_no_secret_reaches_what_awx_would_store(lab, fleet, tmp_path):
+    """The whole site.yml as an AWX job runs it: at -vvv and with every event's data (the ansible.posix.json
+    callback), cloud credentials also in the environment, a swarm formed in this run with autolock (join
+    tokens and the unlock key are issued), a node's remote API with a TLS key, user data. No value of any
+    of them appears anywhere in what the run printed, and the salt-master it starts does not inherit the
+    credentials from the environment."""
+    leader = "10.88.1.11"
+    for ip in ("10.88.1.11", "10.88.1.12", "10.88.1.13", "10.88.16.11", "10.88.17.11", "10.88.32.11"):
+        ssh(lab, ip, "docker swarm leave --force >/dev/null 2>&1")   # so this run initialises the swarm
+    stop_salt_master()                                                 # so this run starts it
+    node = "10.88.32.11"                                               # lab-ecs-3 gets a remote API
+    ca = make_pki(tmp_path, "ca")
+    server = make_pki(tmp_path, "server", ip=node, ca=ca)
+    overlay = tmp_path / "remote-api.yml"
+    overlay.write_text(json.dumps({"all": {"hosts": {"lab-ecs-3": {
+        "docker_remote_api_enabled": True, "docker_remote_api_ca_cert": ca[0].read_text(),
+        "docker_remote_api_server_cert": server[0].read_text(), "docker_remote_api_server_key": server[1].read_text()}}}}))
+    env = {**os.environ, "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+           "VMWARE_PASSWORD": lab["vsphere"]["password"], "ALICLOUD_ACCESS_KEY": lab["ecs"]["access_key_id"],
+           "ALICLOUD_SECRET_KEY": lab["ecs"]["access_key_secret"]}
+    playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    try:
+        run = subprocess.run([playbook, "-vvv", "-i", "inventories/lab", "-i", str(overlay), "playbooks/site.yml",
+                              "-e", "swarm_autolock=true"], cwd=REPO, env=env, text=True, capture_output=True,
+                             timeout=900)
+        printed = run.stdout + run.stderr
+        assert run.returncode == 0, printed[-5000:]
+        assert '"plays"' in run.stdout and '"invocation"' in run.stdout   # every task's event data is there
+
+        def on_leader(cmd):
+            return ssh(lab, leader, cmd).stdout.strip()
+        secrets = {
+            "vSphere password": lab["vsphere"]["password"],
+            "ECS secret": lab["ecs"]["access_key_secret"],
+            "worker join token": on_leader("docker swarm join-token -q worker"),
+            "manager join token": on_leader("docker swarm join-token -q manager"),
+            "unlock key": on_leader("docker swarm unlock-key -q"),
+            "user data": lab["user_data"],
+            "user data (base64)": lab["user_data_b64"],
+        }
+        for n, line in enumerate(server[1].read_text().splitlines()[1:-1]):
+            secrets[f"TLS key line {n}"] = line
+        assert secrets["worker join token"].startswith("SWMTKN-") and secrets["unlock key"].startswith("SWMKEY-")
+        for what, value in secrets.items():
+            assert value and value not in printed, f"the {what} was printed"
+        for pid in salt_master_processes():
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                environ = f.read().decode(errors="replace")
+            assert "VMWARE_PASSWORD" not in environ and lab["ecs"]["access_key_secret"] not in environ
+        assert salt_master_processes(), "site.yml started no salt-master"
+    finally:
+        # Back to how the lab runs: autolock off, no remote API on lab-ecs-3 (its engine restarts alone).
+        for args in (["playbooks/cluster.yml"], ["playbooks/bootstrap.yml", "--limit", "lab-ecs-3"]):
+            done = ansible("ansible-playbook", *args)
+            assert done.returncode == 0, done.stdout[-3000:]

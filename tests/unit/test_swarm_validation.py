@@ -184,3 +184,9 @@ def test_a_runner_home_under_tmp_is_refused_without_awx_variables(tmp_path):
 def test_numbers_and_addresses_out_of_range_are_refused(tmp_path, extra, words):
     rc, out = run(tmp_path, fleet(), ["-e", json.dumps(extra)])
     assert rc != 0 and words in out and "Nothing was changed" in out, out
+
+
+def test_a_key_dir_written_with_a_tilde_is_recognised_as_the_jobs_home(tmp_path):
+    rc, out = run(tmp_path, fleet(), ["-e", json.dumps({"swarm_autolock": True, "awx_job_id": 3,
+                                                        "swarm_unlock_key_dir": "~/.containerops/swarm"})])
+    assert rc != 0 and "AWX job" in out, out

@@ -8,9 +8,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 out="${1:-$root/.lab/bin/vcsim}"
 case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
-src="$here/main.go"
+sources=("$here"/*.go)
 
-if [[ -x "$out" && "$out" -nt "$src" ]]; then
+newest="$(ls -t "${sources[@]}" | head -n 1)"
+if [[ -x "$out" && "$out" -nt "$newest" ]]; then
     echo "vcsim: $out is up to date"
     exit 0
 fi
@@ -29,7 +30,7 @@ work="$outdir/.vcsim-gopath"
 pkg="$work/src/containerops.lab/vcsim"
 rm -rf "$pkg"
 mkdir -p "$pkg"
-cp "$src" "$pkg/main.go"
+cp "${sources[@]}" "$pkg/"
 
 export GO111MODULE=off
 export GOPATH="$work:$gocode"

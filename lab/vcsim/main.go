@@ -1,23 +1,20 @@
 // Command vcsim is the lab's vSphere simulator: govmomi's simulator (Debian's
-// golang-github-vmware-govmomi-dev, 0.24) with a lab inventory and a fix that
-// keeps pyvmomi connections alive. Build with lab/vcsim/build.sh.
+// golang-github-vmware-govmomi-dev, 0.24) with a lab inventory, a fix that keeps
+// pyvmomi connections alive, the vCenter behaviours that simulator lacks
+// (vcenter.go) and the lab's fault injection (faults.go), both in the SOAP
+// handler of handler.go. Build with lab/vcsim/build.sh.
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"flag"
 	"fmt"
-	"io"
-	"io/ioutil"
 	"log"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
 	"path"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -120,33 +117,8 @@ func run() error {
 	}
 	defer s.Close()
 
-	// pyvmomi reads managed-object properties with the undocumented Fetch
-	// method. For an unset property (vm.snapshot, vm.parentVApp, ...) the
-	// simulator's Fetch indexes an empty MissingSet and panics; net/http then
-	// drops the connection ("Remote end closed connection without response").
-	// vCenter answers with an empty result, so we do too. NewServer has
-	// already started serving; clients wait for the line printed below.
-	orig := s.Server.Config.Handler
-	s.Server.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body []byte
-		if r.Method == http.MethodPost {
-			body, _ = ioutil.ReadAll(r.Body)
-			r.Body = ioutil.NopCloser(bytes.NewReader(body))
-		}
-		defer func() {
-			p := recover()
-			if p == nil {
-				return
-			}
-			if !fetchRequest.Match(body) {
-				panic(p)
-			}
-			w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-			w.WriteHeader(http.StatusOK)
-			_, _ = io.WriteString(w, emptyFetchResponse)
-		}()
-		orig.ServeHTTP(w, r)
-	})
+	// NewServer has already started serving; clients wait for the line printed below.
+	s.Server.Config.Handler = labHandler(s.Server.Config.Handler)
 
 	u := *s.URL
 	u.User = nil
@@ -155,11 +127,6 @@ func run() error {
 	<-ctx.Done()
 	return nil
 }
-
-var fetchRequest = regexp.MustCompile(`<([A-Za-z0-9_]+:)?Fetch[\s>]`)
-
-const emptyFetchResponse = `<?xml version="1.0" encoding="UTF-8"?>
-<soapenv:Envelope xmlns:soapenc="http://schemas.xmlsoap.org/soap/encoding/" xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><FetchResponse xmlns="urn:vim25"></FetchResponse></soapenv:Body></soapenv:Envelope>`
 
 // newServer turns the simulator's panic on a busy port into a plain error.
 func newServer(svc *simulator.Service) (s *simulator.Server, err error) {
@@ -247,6 +214,7 @@ func populate(ctx context.Context, c *vim25.Client, template string, n int) erro
 		disk := devices.CreateDisk(scsi.(types.BaseVirtualController), types.ManagedObjectReference{},
 			"[LocalDS_0] "+path.Join(name, "disk1.vmdk"))
 		disk.CapacityInKB = 10 * 1024 * 1024
+		disk.CapacityInBytes = disk.CapacityInKB * 1024 // as vCenter reports every disk
 		devices = append(devices, disk, nic())
 		spec.DeviceChange, _ = devices.ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd)
 

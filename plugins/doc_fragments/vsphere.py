@@ -57,5 +57,7 @@ requirements:
 notes:
   - Every call to vCenter goes through C(containerops.platform)'s one vSphere client
     (plugins/module_utils/vsphere.py), which reads in bulk with the PropertyCollector and
-    waits for tasks and guest IPs with C(WaitForUpdatesEx) instead of polling.
+    waits for tasks and guest IPs with C(WaitForUpdatesEx) instead of polling. Every wait has a
+    deadline, and so has every read from the connection (300 seconds), so a vCenter that stops
+    answering ends in an error, never in a hang.
 """

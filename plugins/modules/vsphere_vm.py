@@ -20,15 +20,32 @@ description:
   - A VM is identified by its name inside O(folder). A second run with the same options changes
     nothing (C(changed=false)). It compares the CPU count, memory, disks, port groups, the custom
     attributes and extraConfig keys this module manages, and the power state with what the VM has.
-  - Guest customization (static IPs, host name, DNS) and O(user_data)/O(metadata) are applied
-    only when the module creates a VM; changing them for an existing VM needs a new VM.
+  - Guest customization (static IPs, host name, DNS) is applied when the module creates a VM, and
+    counts only once the guest has been seen to take it (it reports the static IPs, else the host
+    name, and vCenter reported no customization failure). The module then records it in the
+    custom attribute C(containerops.customized). A re-run checks a VM without that record again -
+    it records it when the guest shows it, applies the customization again when the VM is
+    powered off (or O(state=poweredoff) turns it off), and otherwise fails naming the VM and the
+    fix. It never reports such a VM as fine with a wrong address.
+  - The IPs of an existing VM are not changed; a VM created with other static IPs fails the task
+    (delete it and run again to re-create it).
+  - O(user_data)/O(metadata) are written when a VM is created and reconfigured when they change.
   - Every option below O(vms) can also be given at the top level, where it is the default for
     every VM of O(vms); a value inside a O(vms) entry wins.
   - Nothing is created when any VM has a problem that can be found before starting (unknown
     template, folder, cluster, resource pool, datastore or port group; a name used in another
-    folder; an IP outside the port group's subnet or already used; invalid CPU or memory).
-    Problems found later (a failed clone, no IP in time) fail the task with the names of the VMs
-    this run already created in RV(created).
+    folder; an IP outside the port group's subnet or already used; sizes beyond what vSphere
+    allows; a MAC outside VMware's manual range; a VM name vCenter rejects; an IP or MAC given
+    twice). Problems found later (a failed clone, a vCenter task still running at
+    O(task_timeout), no IP in time) fail the task with the names of the VMs this run already
+    created in RV(created).
+  - Safe when several runs work at once. Every VM created with static IPs carries its IP claim
+    from the moment it exists (the C(containerops.ip) extraConfig key, set in the clone spec, and
+    the custom attribute of the same name). After the clones each run reads every claim before any
+    VM is powered on or customized; the VM vCenter registered first keeps the IP, and a run whose
+    new VM lost removes it again and fails. Two runs creating the same VM name in the same folder
+    create it once (vCenter refuses the second with C(DuplicateName); a simulator that does not is
+    handled the same way) - the second run uses the VM the first one made.
 author:
   - containerops.platform developers
 extends_documentation_fragment:
@@ -84,30 +101,32 @@ options:
     description: Number of virtual CPUs (1 to 768). Default as the template.
     type: int
   memory_mb:
-    description: Memory in MB, a multiple of 4 (vSphere's rule). Default as the template.
+    description:
+      - Memory in MB (128 to 25165824, i.e. 24 TB), a multiple of 4 (vSphere's rule). Default as the
+        template.
     type: int
   disks:
     description:
       - Disk sizes in order. An entry grows the template's disk at that position (vSphere cannot
-        shrink a disk; asking for less fails) or adds a thin disk on the first SCSI controller.
+        shrink a disk; asking for less fails) or adds a thin disk on the first SCSI controller
+        (at most 15 disks).
     type: list
     elements: dict
     suboptions:
       size_gb:
-        description: Size in GB.
+        description: Size in GB (1 to 63488, i.e. 62 TB).
         type: int
         required: true
   networks:
     description:
-      - NICs in order. An entry connects the template's NIC at that position to the port group
-        O(networks[].name) (standard or distributed), or adds a vmxnet3 NIC.
+      - NICs in order (at most 10). An entry connects the template's NIC at that position to the
+        port group O(networks[].name) (standard or distributed), or adds a vmxnet3 NIC.
       - Static IP settings take effect through guest customization of a new VM (see O(customization)).
       - The ip is checked before anything is created. If vSphere knows the port group's subnet
         (an IP pool / network protocol profile associated with it), the ip must be inside it;
         otherwise the ip, netmask/prefix and gateway must agree with each other (gateway inside
         the subnet, ip not the network, broadcast or gateway address). The ip must not be any
-        other VM's guest IP, nor recorded on another VM in the C(containerops.ip) custom attribute,
-        which this module sets on the VMs it creates with static IPs.
+        other VM's guest IP, nor claimed by another VM (C(containerops.ip), see above).
     type: list
     elements: dict
     suboptions:
@@ -116,7 +135,7 @@ options:
         type: str
         required: true
       ip:
-        description: Static IPv4 address. Without it the NIC uses DHCP.
+        description: Static IPv4 address (without a prefix; see O(networks[].prefix)). Without it the NIC uses DHCP.
         type: str
       netmask:
         description: IPv4 netmask, e.g. C(255.255.255.0). Required with O(networks[].ip) unless O(networks[].prefix) is set.
@@ -132,7 +151,9 @@ options:
         type: list
         elements: str
       mac:
-        description: Fixed MAC address (manual address type). Default generated by vSphere.
+        description:
+          - Fixed MAC address (manual address type), in VMware's manual range 00:50:56:00:00:00 to
+            00:50:56:3F:FF:FF. Default generated by vSphere.
         type: str
   guest_hostname:
     description:
@@ -165,6 +186,9 @@ options:
     description:
       - cloud-init user data, written base64-encoded to C(guestinfo.userdata) with
         C(guestinfo.userdata.encoding=base64) (cloud-init's VMware datasource).
+      - A secret - it often carries keys and passwords - so it is never shown, nor any encoding of
+        it, nor C(guestinfo.userdata*)/C(guestinfo.vendordata*) keys given in O(extra_config) - the
+        diff says only that it changes.
     type: str
   metadata:
     description:
@@ -175,12 +199,14 @@ options:
     description:
       - extraConfig (advanced settings) keys and values, set in the clone spec of a new VM and
         reconfigured on an existing one. Only the keys given here are compared and changed;
-        other keys are left alone. Values are strings.
+        other keys are left alone. Values are strings (a list or dict is refused - give it as a
+        string, e.g. with C(to_json)). C(containerops.ip) is the module's own key.
     type: dict
   attributes:
     description:
       - Custom attributes as a dict of name to value, for example the platform role C(containerops.role). Missing attribute definitions
         are created (for VirtualMachine). Only the attributes given are compared and changed.
+        C(containerops.ip) and C(containerops.customized) are the module's own.
     type: dict
   state:
     description:
@@ -207,9 +233,19 @@ options:
     type: bool
     default: false
   wait_timeout:
-    description: Seconds to wait for the IPs. The task fails naming the VMs that had none in time.
+    description:
+      - Seconds to wait for the IPs (1 to 86400). The task fails naming the VMs that had none in
+        time, with what vCenter reported about their customization.
     type: int
     default: 300
+  task_timeout:
+    description:
+      - Seconds each step waits for its vCenter tasks - all clones together, then all
+        reconfigures, power operations, deletes (1 to 86400). A task still running then fails the
+        task, naming the VMs and vCenter tasks still running and the VMs already created (it may
+        yet finish in vCenter; a re-run picks the VM up).
+    type: int
+    default: 1800
 seealso:
   - plugin: containerops.platform.vsphere
     plugin_type: inventory
@@ -282,15 +318,23 @@ vms:
     state: {description: present or absent after the task., type: str}
     changed: {description: Whether this VM was created, changed, powered or deleted., type: bool}
     created: {description: Whether this task created the VM (would create, in check mode)., type: bool}
+    customization:
+      description:
+        - V(confirmed) when the guest was seen to take its guest customization (recorded in the
+          C(containerops.customized) attribute), V(pending) when it was applied but not yet seen,
+          null when the VM gets none.
+      type: str
   sample:
     - {name: web-01, moid: vm-42, uuid: 4207b9c0-aaaa-bbbb-cccc-0123456789ab, ip: 10.20.0.11,
        power_state: poweredOn, state: present, changed: true, created: true}
 vm:
   description: The entry of RV(vms) for the VM, when O(name) was used.
-  returned: when O(name) is used
+  returned: when O(name) is used (on failure, once vCenter was reached)
   type: dict
 created:
-  description: Names of the VMs created (would be created, in check mode). On failure, the ones created before it.
+  description:
+    - Names of the VMs created (would be created, in check mode). On failure, the ones created
+      before it; a VM this run created and removed again (it lost an IP to another run) is not listed.
   returned: always
   type: list
   elements: str
@@ -314,7 +358,10 @@ errors:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.containerops.platform.plugins.module_utils.vsphere import (
-    VSphereError, connection_argument_spec, run_vsphere_vm, vm_option_spec)
+    VSphereError, connection_argument_spec)
+from ansible_collections.containerops.platform.plugins.module_utils._vsphere_provision import run_vsphere_vm
+from ansible_collections.containerops.platform.plugins.module_utils._vsphere_spec import (
+    merge_vm_specs, secret_values, vm_option_spec)
 
 
 def argument_spec():
@@ -329,6 +376,7 @@ def argument_spec():
         force=dict(type="bool", default=False),
         wait_for_ip=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=300),
+        task_timeout=dict(type="int", default=1800),
         **vm_options
     )
     # Top-level defaults that a vms[] entry may override (the entry's own
@@ -345,13 +393,16 @@ def main():
         required_one_of=[("name", "vms")],
         supports_check_mode=True,
     )
-    if module.params["wait_timeout"] < 1:
-        module.fail_json(msg="wait_timeout: %s is not a number of seconds (at least 1)" % module.params["wait_timeout"])
+    # Ansible hides user_data itself (no_log); its base64 form and user data given
+    # through extra_config it cannot know: hide them wherever they would appear.
+    module.no_log_values.update(secret_values(merge_vm_specs(module.params)))
     try:
         result = run_vsphere_vm(module.params, check_mode=module.check_mode, warn=module.warn)
     except VSphereError as exc:
         details = dict(exc.details)
         details.setdefault("created", [])
+        if module.params["name"] and details.get("vms"):
+            details["vm"] = details["vms"][0]
         changed = bool(details.get("created") or details.get("deleted") or
                        any(vm.get("changed") for vm in details.get("vms", [])))
         module.fail_json(msg=exc.msg, changed=changed, **details)

@@ -1,12 +1,16 @@
 """containerops.platform.vsphere_vm against the lab's vcsim, run the way users run it: ansible-playbook.
 
-Each test removes the VMs (and folders, IP pools) it made. VM names start with t-vs-, IPs are
-10.88.1.100-199.
+Each test removes the VMs (and folders, IP pools) it made. VM names start with t-vs- (IPs
+10.88.1.100-150) or t-vm (IPs 10.88.1.160-199). The helpers here (start_play, play, ...) serve
+the test_vsphere_vm_*.py files too.
 """
+import base64
 import json
 import os
+import pathlib
 import subprocess
 import sys
+import tempfile
 
 import pytest
 from pyVim.connect import Disconnect
@@ -33,12 +37,30 @@ CONNECTION = {
 }
 
 
-def play(tmp_path, tasks, check=False, diff=False):
-    """Run vsphere_vm tasks in one ansible-playbook; return {task name: registered result}.
+class Play(object):
+    """An ansible-playbook run of vsphere_vm tasks; wait() gives {task name: registered result}."""
+
+    def __init__(self, proc, out):
+        self.proc, self.out, self.stdout = proc, out, ""
+
+    def wait(self, timeout=600):
+        try:
+            self.stdout, stderr = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.stdout, stderr = self.proc.communicate()
+        assert self.out.exists(), "playbook did not finish:\n%s\n%s" % (self.stdout[-4000:], stderr[-4000:])
+        return json.loads(self.out.read_text())
+
+
+def start_play(tmp_path, tasks, check=False, diff=False, connection=None, env=None):
+    """Start vsphere_vm tasks in one ansible-playbook (several may run at once).
 
     ``tasks``: [(name, module args)] or [(name, module args, extra task keywords)]. Every
     task continues on error so that one playbook can check several failures.
+    ``connection``: module defaults instead of the shared lab's; ``env``: more environment.
     """
+    work = pathlib.Path(tempfile.mkdtemp(dir=str(tmp_path)))
     body, names = [], []
     for i, task in enumerate(tasks):
         name, args = task[0], task[1]
@@ -46,14 +68,14 @@ def play(tmp_path, tasks, check=False, diff=False):
         body.append(dict({"name": name, "containerops.platform.vsphere_vm": args,
                           "register": "r%d" % i, "ignore_errors": True}, **extra))
         names.append(name)
-    out = tmp_path / "results.json"
+    out = work / "results.json"
     results = "{%s}" % ", ".join("%s: r%d" % (json.dumps(n), i) for i, n in enumerate(names))
     body.append({"name": "save results", "ansible.builtin.copy": {
         "content": "{{ %s | to_json }}" % results, "dest": str(out)}, "check_mode": False})
     playbook = [{"hosts": "localhost", "gather_facts": False,
-                 "module_defaults": {"group/containerops.platform.vsphere": CONNECTION},
+                 "module_defaults": {"group/containerops.platform.vsphere": connection or CONNECTION},
                  "tasks": body}]
-    path = tmp_path / "play.yml"
+    path = work / "play.yml"
     path.write_text(json.dumps(playbook, indent=1))
     cmd = [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local",
            "-e", "ansible_python_interpreter=%s" % sys.executable, str(path)]
@@ -61,10 +83,14 @@ def play(tmp_path, tasks, check=False, diff=False):
         cmd.append("--check")
     if diff:
         cmd.append("--diff")
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"))
-    proc = subprocess.run(cmd, cwd=REPO, env=env, text=True, capture_output=True, timeout=600)
-    assert out.exists(), "playbook did not finish:\n%s\n%s" % (proc.stdout[-4000:], proc.stderr[-4000:])
-    return json.loads(out.read_text())
+    run_env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), **(env or {}))
+    proc = subprocess.Popen(cmd, cwd=REPO, env=run_env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return Play(proc, out)
+
+
+def play(tmp_path, tasks, timeout=600, **kw):
+    """Run vsphere_vm tasks in one ansible-playbook; return {task name: registered result}."""
+    return start_play(tmp_path, tasks, **kw).wait(timeout)
 
 
 def run(tmp_path, args, **kw):
@@ -140,6 +166,10 @@ def test_node_vm_lifecycle(lab, si, tmp_path, cleanup):
     assert attributes(si, vm)["containerops.ip"] == ip
     extra = dict((o.key, o.value) for o in vm.config.extraConfig)
     assert extra["guestinfo.userdata.encoding"] == "base64"
+    assert extra["containerops.ip"] == ip, "the IP claim is part of the clone"
+    # The guest showed its customization, so it is recorded and later runs take it as done.
+    assert vm_result["customization"] == "confirmed"
+    assert attributes(si, vm)["containerops.customized"] == "ip=%s" % ip
 
     again = run(tmp_path, args)
     assert not again["changed"] and again["created"] == [] and again["changed_vms"] == [], again
@@ -259,7 +289,24 @@ FAILURES = [
     ("certificate not trusted", {"name": "t-vs-f1", "template": TEMPLATE, "validate_certs": True},
      ["validate_certs", "certificate"]),
     ("unknown datacenter", {"name": "t-vs-f1", "template": TEMPLATE, "datacenter": "NoDC"}, ["datacenter", "NoDC"]),
+    # Input a new user types: refused before anything is created (the valid entries too).
+    ("a petabyte disk", {"name": "t-vm-bad1", "template": TEMPLATE, "disks": [{"size_gb": 1024 * 1024}]},
+     ["disks[0].size_gb", "62 TB"]),
+    ("absurd memory", {"name": "t-vm-bad1", "template": TEMPLATE, "memory_mb": 64 * 1024 * 1024},
+     ["memory_mb", "24 TB"]),
+    ("a MAC outside VMware's manual range",
+     {"name": "t-vm-bad1", "template": TEMPLATE, "networks": [{"name": "VM Network", "mac": "00:50:56:80:00:01"}]},
+     ["networks[0].mac", "00:50:56:3f:ff:ff"]),
+    ("a VM name vCenter rejects", {"template": TEMPLATE, "vms": [{"name": "t-vm-bad1"}, {"name": "t-vm/bad2"}]},
+     ["vms[1].name", "'/'"]),
+    ("a negative wait_timeout", {"name": "t-vm-bad1", "template": TEMPLATE, "wait_timeout": -1},
+     ["wait_timeout", "1 to 86400"]),
+    ("one ip for two VMs", {"template": TEMPLATE, "vms": [
+        {"name": "t-vm-bad1", "networks": [dict(LAB_NET, ip="10.88.1.190")]},
+        {"name": "t-vm-bad2", "networks": [dict(LAB_NET, ip="10.88.1.190")]}]},
+     ["vms[1].networks[0].ip", "10.88.1.190", "also requested for VM 't-vm-bad1'"]),
 ]
+FAILURE_VMS = ["t-vs-f1", "t-vs-f2", "t-vm-bad1", "t-vm-bad2", "t-vm/bad2"]
 
 
 @pytest.fixture(scope="module")
@@ -273,8 +320,7 @@ def test_failure_names_the_parameter_and_creates_nothing(failure_results, si, na
     result = failure_results[name]
     assert_failed_naming(result, *words)
     assert result.get("created") == [] and not result["changed"]
-    assert vsphere_find(si, vim.VirtualMachine, "t-vs-f1") is None
-    assert vsphere_find(si, vim.VirtualMachine, "t-vs-f2") is None
+    assert [n for n in FAILURE_VMS if vsphere_find(si, vim.VirtualMachine, n)] == []
 
 
 def test_a_name_used_in_another_folder_is_an_error(lab, si, tmp_path, cleanup):
@@ -344,3 +390,38 @@ def test_no_ip_in_time_fails_naming_the_vm_and_reports_what_was_created(lab, si,
     assert_failed_naming(result, "wait_timeout", name, "2 s")
     assert result["created"] == [name] and result["changed"]
     assert vsphere_find(si, vim.VirtualMachine, name).runtime.powerState == "poweredOn"
+
+
+def test_the_ip_of_an_existing_vm_is_not_changed_behind_the_users_back(lab, si, tmp_path, cleanup):
+    """A VM created with one static IP is not reported fine when the task asks for another."""
+    name = "t-vm-ipchange"
+    cleanup.append(name)
+    args = {"name": name, "template": TEMPLATE, "state": "present", "networks": [dict(LAB_NET, ip="10.88.1.180")]}
+    assert run(tmp_path, args)["created"] == [name]
+    moved = run(tmp_path, dict(args, networks=[dict(LAB_NET, ip="10.88.1.181")]))
+    assert_failed_naming(moved, "networks[0].ip", name, "10.88.1.180", "10.88.1.181", "re-create")
+    assert not moved["changed"]
+    vm = vsphere_find(si, vim.VirtualMachine, name)
+    assert attributes(si, vm)["containerops.ip"] == "10.88.1.180"
+
+
+def test_user_data_is_never_shown(lab, si, tmp_path, cleanup):
+    """Not in the diff, the results or anything ansible-playbook prints: a diff says only that it changes."""
+    name = "t-vm-userdata"
+    cleanup.append(name)
+    first, second = "#cloud-config\n# first-s3cret\n", "#cloud-config\n# second-s3cret\n"
+    secrets = [first, second] + [base64.b64encode(s.encode()).decode() for s in (first, second)] + ["s3cret"]
+    args = {"name": name, "template": TEMPLATE, "state": "present", "user_data": first}
+    runs = [start_play(tmp_path, [("vm", args)], diff=True)]
+    created = runs[0].wait()["vm"]
+    runs.append(start_play(tmp_path, [("vm", dict(args, user_data=second))], diff=True))
+    changed = runs[1].wait()["vm"]
+    assert created["created"] == [name] and changed["changed"], changed
+    (entry,) = changed["diff"]
+    assert entry["after"]["extra_config"]["guestinfo.userdata"] == "(user data, not shown; changed)"
+    assert entry["before"]["extra_config"]["guestinfo.userdata"] == "(user data, not shown)"
+    for shown in [json.dumps(created), json.dumps(changed)] + [r.stdout for r in runs]:
+        assert not [s for s in secrets if s in shown], shown
+    # ... while the VM has it, for cloud-init to read.
+    extra = dict((o.key, o.value) for o in vsphere_find(si, vim.VirtualMachine, name).config.extraConfig)
+    assert base64.b64decode(extra["guestinfo.userdata"]).decode() == second

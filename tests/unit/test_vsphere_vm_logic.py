@@ -8,7 +8,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "collections"))
 
-from ansible_collections.containerops.platform.plugins.module_utils import vsphere as V  # noqa: E402
+from ansible_collections.containerops.platform.plugins.module_utils import _vsphere_spec as V  # noqa: E402
 
 
 def params(**kw):
@@ -76,7 +76,7 @@ def test_absent_vms_need_no_valid_hardware():
     ({"name": "n", "ip": "10.0.0.0", "prefix": 24}, "network or broadcast address"),
     ({"name": "n", "ip": "10.0.0.255", "prefix": 24}, "network or broadcast address"),
     ({"name": "n", "ip": "10.0.0.1", "prefix": 24, "gateway": "10.0.0.1"}, "is the gateway address"),
-    ({"name": "n", "prefix": 33, "ip": "10.0.0.5"}, ".prefix: 33 is not between 0 and 32"),
+    ({"name": "n", "prefix": 33, "ip": "10.0.0.5"}, ".prefix: 33 is not between 1 and 32"),
     ({"name": "n", "gateway": "10.0.0.1"}, ".gateway: only meaningful with a static"),
     ({"name": "n", "mac": "00:50:56"}, ".mac: '00:50:56' is not a MAC address"),
     ({"name": "n", "ip": "10.0.0.5", "prefix": 24, "dns_servers": ["dns1"]}, ".dns_servers: 'dns1'"),
@@ -88,7 +88,7 @@ def test_network_entries_are_checked_before_vcenter_is_asked(net, fragment):
 
 def test_a_consistent_network_entry_passes():
     assert V.validate_network({"name": "n", "ip": "10.88.1.5", "netmask": "255.255.0.0", "gateway": "10.88.0.1",
-                               "dns_servers": ["10.88.0.1"], "mac": "00:50:56:aa:bb:cc"}, "networks[0]") == []
+                               "dns_servers": ["10.88.0.1"], "mac": "00:50:56:2a:bb:cc"}, "networks[0]") == []
 
 
 def test_duplicate_names_and_ips_in_one_request():

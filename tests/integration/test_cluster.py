@@ -322,6 +322,9 @@ def test_engine_restarts_never_hit_two_swarm_nodes_at_once(swarm):
             assert up < stop, f"{next_host}'s engine stopped before {host}'s was up again"
         assert {h for h, _ in down[:3]} == set(WORKERS)   # workers first, then the managers
         assert {swarm_state(lab, ip) for ip in NODES.values()} == {"active"}   # managers unlocked
+        # The roll ends when the manager it worked through knows every node's state; the leader (elected
+        # anew while the managers restarted) learns them from the next heartbeats, within seconds.
+        wait_until(lambda: all(n[1] == "ready" for n in nodes(lab)), 30, interval=1, what="every node ready")
         assert_healthy(lab)
         for host in MANAGERS:
             assert sh(lab, LEADER_IP, f"docker node inspect {host} --format "

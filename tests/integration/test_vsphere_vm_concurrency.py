@@ -7,12 +7,10 @@ runs the same races against a private vcsim that answers like vCenter (Duplicate
 seconds per clone, so that they surely overlap. The assertions hold however the two runs
 interleave; they are what a user relies on.
 """
-import pytest
-from pyVim.connect import Disconnect
 from pyVmomi import vim
 
-from labhelpers import vsphere_connect
-from test_vsphere_vm import LAB_NET, TEMPLATE, assert_failed_naming, destroy_vm, start_play
+from test_vsphere_vm import LAB_NET, TEMPLATE, assert_failed_naming, start_play
+from test_vsphere_vm import cleanup, si  # noqa: F401 (fixtures, used by name)
 
 
 def all_vms(si):
@@ -68,21 +66,6 @@ def check_one_ip_race(si, results, names, ip):
     assert holders_of(si, ip) == [won[0]["vm"]["name"]]
     loser = [n for n in names if n != won[0]["vm"]["name"]][0]
     assert loser not in [v.name for v in all_vms(si)]
-
-
-@pytest.fixture
-def si(lab):
-    si = vsphere_connect(lab)
-    yield si
-    Disconnect(si)
-
-
-@pytest.fixture
-def cleanup(si):
-    names = []
-    yield names
-    for name in names:
-        destroy_vm(si, name)
 
 
 def test_two_runs_for_the_same_fleet_create_each_vm_once(lab, si, tmp_path, cleanup):

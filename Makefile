@@ -21,8 +21,10 @@ demo: lab-up
 
 test: unit integration
 
+# Unit tests have no shared state: spread them over the cores. Integration tests
+# share one lab and run one at a time.
 unit: venv
-	$(BIN)/python -m pytest tests/unit -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/unit -q -n 2 $(PYTEST_ARGS)
 
 integration: host venv
 	$(BIN)/python -m pytest tests/integration -q $(PYTEST_ARGS)

@@ -167,6 +167,23 @@ def run_node_instance(lab, call, name, host_octet):
     return created["InstanceIdSets"]["InstanceIdSet"][0], ip
 
 
+def delete_ecs_instances(call, ids, timeout=180):
+    """DeleteInstances Force=true, as an operator's cleanup must on ECS: an instance that is still
+    Pending, Starting or Stopping is refused (IncorrectInstanceStatus*) until it settles, so retry."""
+    from aliyunsdkcore.acs_exception.exceptions import ServerException
+    from aliyunsdkecs.request.v20140526.DeleteInstancesRequest import DeleteInstancesRequest
+    deadline = time.monotonic() + timeout
+    for start in range(0, len(ids), 100):
+        while True:
+            try:
+                call(DeleteInstancesRequest, InstanceIds=ids[start:start + 100], Force=True)
+                break
+            except ServerException as exc:
+                if not exc.get_error_code().startswith("IncorrectInstanceStatus") or time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+
+
 def ecs_instance(call, instance_id):
     from aliyunsdkecs.request.v20140526.DescribeInstancesRequest import DescribeInstancesRequest
     found = call(DescribeInstancesRequest, InstanceIds=json.dumps([instance_id]))["Instances"]["Instance"]

@@ -89,18 +89,12 @@ def run_play(lab, tmp_path, tasks, check=False, diff=False, defaults=None):
 
 def force_delete(lab, prefix="t-ecs-"):
     """Delete every emulator instance named prefix* (test cleanup), and wait until they are gone."""
-    from aliyunsdkecs.request.v20140526.DeleteInstancesRequest import DeleteInstancesRequest
-    from labhelpers import ecs_caller
-    # ECS refuses to delete an instance that is still Pending (IncorrectInstanceStatus.Initializing).
-    wait_until(lambda: all(i["Status"] != "Pending" for i in emulator_instances(lab, prefix)), 120,
-               what="test instances past Pending")
+    from labhelpers import delete_ecs_instances, ecs_caller
     by_region = {}
     for inst in emulator_instances(lab, prefix):
         by_region.setdefault(inst["RegionId"], []).append(inst["InstanceId"])
     for region, ids in by_region.items():
-        call = ecs_caller(lab, region)
-        for start in range(0, len(ids), 100):
-            call(DeleteInstancesRequest, InstanceIds=ids[start:start + 100], Force=True)
+        delete_ecs_instances(ecs_caller(lab, region), ids)
     wait_until(lambda: not [i for i in admin(lab, "/instances")["releasing"].values()
                             if i["InstanceName"].startswith(prefix)] and not emulator_instances(lab, prefix),
                120, what="test instances removed")

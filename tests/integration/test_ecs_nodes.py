@@ -1,17 +1,17 @@
 """The ECS emulator is the lab's Aliyun: instances are SSH-reachable nodes at their private IP."""
-from aliyunsdkecs.request.v20140526.DeleteInstancesRequest import DeleteInstancesRequest
 from aliyunsdkecs.request.v20140526.StartInstancesRequest import StartInstancesRequest
 from aliyunsdkecs.request.v20140526.StopInstancesRequest import StopInstancesRequest
 
-from labhelpers import (docker_state, ecs_caller, ecs_instance, run_node_instance, ssh, wait_for_ssh,
-                        wait_until)
+from labhelpers import (delete_ecs_instances, docker_state, ecs_caller, ecs_instance, run_node_instance, ssh,
+                        wait_for_ssh, wait_until)
 
 
 def test_instance_is_a_node_reachable_at_its_private_ip(lab):
     call = ecs_caller(lab)
     instance_id, ip = run_node_instance(lab, call, "lab-test-ecs1", 201)
     container = lab["ecs"]["container_prefix"] + instance_id
-    status = lambda: ecs_instance(call, instance_id)["Status"]  # noqa: E731
+    # Not listed for the first seconds (ECS lists a new instance late): no status yet.
+    status = lambda: (ecs_instance(call, instance_id) or {}).get("Status")  # noqa: E731
     try:
         wait_until(lambda: status() == "Running", 60, what="Running")
         assert ecs_instance(call, instance_id)["VpcAttributes"]["PrivateIpAddress"]["IpAddress"] == [ip]
@@ -27,6 +27,6 @@ def test_instance_is_a_node_reachable_at_its_private_ip(lab):
         wait_until(lambda: status() == "Running", 60, what="Running again")
         assert wait_for_ssh(lab, ip) == "lab-test-ecs1"
     finally:
-        call(DeleteInstancesRequest, InstanceIds=[instance_id], Force=True)
+        delete_ecs_instances(call, [instance_id])
     wait_until(lambda: ecs_instance(call, instance_id) is None, 30, what="instance deleted")
     wait_until(lambda: docker_state(container) is None, 30, what="container removed")

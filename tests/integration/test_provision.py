@@ -74,12 +74,12 @@ def test_desired_settings_in_inventory_win_over_what_the_clouds_report(fleet, tm
 
 
 CONCURRENT = {
-    "fleet_vsphere": {"t-cc-vs-1": {"ansible_host": "10.88.1.200", "platform_role": "worker"},
-                      "t-cc-vs-2": {"ansible_host": "10.88.1.201", "platform_role": "worker"}},
-    "fleet_ecs": {"t-cc-ecs-1": {"ansible_host": "10.88.16.200", "platform_role": "worker", "ecs_region": "cn-hangzhou",
+    "fleet_vsphere": {"t-cc-vs-1": {"ansible_host": "10.88.1.220", "platform_role": "worker"},
+                      "t-cc-vs-2": {"ansible_host": "10.88.1.221", "platform_role": "worker"}},
+    "fleet_ecs": {"t-cc-ecs-1": {"ansible_host": "10.88.16.220", "platform_role": "worker", "ecs_region": "cn-hangzhou",
                                  "ecs_vswitch_id": "vsw-bp1lab0hangzhouh00001",
                                  "ecs_security_group_ids": ["sg-bp1lab0hangzhou00001"]},
-                  "t-cc-ecs-2": {"ansible_host": "10.88.16.201", "platform_role": "worker", "ecs_region": "cn-hangzhou",
+                  "t-cc-ecs-2": {"ansible_host": "10.88.16.221", "platform_role": "worker", "ecs_region": "cn-hangzhou",
                                  "ecs_vswitch_id": "vsw-bp1lab0hangzhouh00001",
                                  "ecs_security_group_ids": ["sg-bp1lab0hangzhou00001"]}},
 }

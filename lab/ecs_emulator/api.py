@@ -8,10 +8,20 @@ import re
 import uuid
 
 from . import errors
+from .attribute_api import AttributeActions
 from .errors import ApiError
-from .params import Params, paginate, system_disk, valid_description, valid_host_name, valid_instance_name, \
-    validate_tags, expand_name
-from .views import render_disk, render_instance
+from .params import (
+    Params,
+    expand_name,
+    paginate,
+    system_disk,
+    valid_description,
+    valid_host_name,
+    valid_instance_name,
+    validate_tags,
+)
+from .tag_api import TagActions
+from .views import render_instance
 from .world_api import WorldActions
 
 # Params that describe the call, not the request: left out of ClientToken fingerprints.
@@ -26,7 +36,7 @@ STATUSES = ("Pending", "Running", "Starting", "Stopping", "Stopped")
 TAG_FILTER_MAX = 1000
 
 
-class Api(WorldActions):
+class Api(WorldActions, AttributeActions, TagActions):
     """One method per action; each returns the response body without RequestId."""
 
     # RegionId as the API reference has it (aliyun.md 2.6; request models of the current SDK):
@@ -127,7 +137,8 @@ class Api(WorldActions):
             sg = self.world.security_groups.get(sg_id)
             if sg is None or sg["RegionId"] != region_id:
                 raise ApiError(404, "InvalidSecurityGroupId.NotFound",
-                               "The SecurityGroupId provided does not exist in our records. SecurityGroupId: %s" % sg_id)
+                               "The SecurityGroupId provided does not exist in our records. SecurityGroupId: %s"
+                               % sg_id)
             if sg["VpcId"] != vpc_id:
                 raise ApiError(400, "InvalidParameter.Mismatch",
                                "Specified security group and virtual switch are not in the same VPC.")
@@ -142,7 +153,8 @@ class Api(WorldActions):
         try:
             raw = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
-            raise ApiError(400, "InvalidUserData.Base64FormatInvalid", 'The specified parameter "UserData" is not valid base64.')
+            raise ApiError(400, "InvalidUserData.Base64FormatInvalid",
+                           'The specified parameter "UserData" is not valid base64.')
         if len(raw) > 32 * 1024:
             raise ApiError(400, "InvalidUserData.SizeExceeded", 'The specified parameter "UserData" exceeds the size.')
         return value
@@ -167,7 +179,8 @@ class Api(WorldActions):
                     # Guess: the docs list InvalidVSwitchId.IpInvalid for an unusable address.
                     raise ApiError(403, "InvalidVSwitchId.IpInvalid",
                                    'The specified parameter "PrivateIpAddress" %s is reserved by the virtual switch '
-                                   '(the first and the last three addresses of %s are reserved).' % (ip, vsw["CidrBlock"]))
+                                   '(the first and the last three addresses of %s are reserved).'
+                                   % (ip, vsw["CidrBlock"]))
                 if str(ip) in used:
                     raise ApiError(400, "InvalidPrivateIpAddress.Duplicated",
                                    "Specified private IP address is duplicated. PrivateIpAddress: %s" % ip)
@@ -220,13 +233,15 @@ class Api(WorldActions):
             host_names = p.repeat("HostNames")
             if host_tpl and host_names:
                 raise ApiError(400, "InvalidParameter.Conflict",
-                               'The specified parameter "HostName" and "HostNames.N" cannot be specified at the same time.')
+                               'The specified parameter "HostName" and "HostNames.N" cannot be specified '
+                               'at the same time.')
             if host_names and len(host_names) != amount:
                 raise errors.invalid("HostNames.N")
             unique_suffix = p.bool("UniqueSuffix")
             description = p.get("Description", "")
             if description and not valid_description(description):
-                raise ApiError(400, "InvalidDescription.Malformed", 'The specified parameter "Description" is not valid.')
+                raise ApiError(400, "InvalidDescription.Malformed",
+                               'The specified parameter "Description" is not valid.')
             user_data = self._user_data(p)
             tags = p.tags("Tag")
             validate_tags(tags)
@@ -467,7 +482,8 @@ class Api(WorldActions):
             raise errors.incorrect_status(inst["InstanceId"], status)
         if inst.get("DeletionProtection"):
             raise ApiError(403, "InvalidOperation.DeletionProtection",
-                           "The specified instance has deletion protection enabled. InstanceId: %s" % inst["InstanceId"])
+                           "The specified instance has deletion protection enabled. InstanceId: %s"
+                           % inst["InstanceId"])
 
     def _plural_ids(self, p):
         ids = p.repeat("InstanceId")
@@ -514,7 +530,8 @@ class Api(WorldActions):
 
     @staticmethod
     def _ok(iid, before, after):
-        return {"InstanceId": iid, "Code": "200", "Message": "success", "PreviousStatus": before, "CurrentStatus": after}
+        return {"InstanceId": iid, "Code": "200", "Message": "success",
+                "PreviousStatus": before, "CurrentStatus": after}
 
     def start_instances(self, p, region_id):
         return self._plural(p, region_id, "start")
@@ -540,199 +557,3 @@ class Api(WorldActions):
             for inst in insts:
                 self.state.delete(inst)
         return {}
-
-    # ------------------------------------------------------------------ attributes
-
-    def describe_user_data(self, p, region_id):
-        with self.state.lock:
-            inst = self._instance(region_id, p.required("InstanceId"))
-            return {"RegionId": region_id, "InstanceId": inst["InstanceId"], "UserData": inst.get("UserData", "")}
-
-    def modify_instance_attribute(self, p, region_id):
-        name = p.get("InstanceName")
-        if name is not None and not valid_instance_name(name):
-            raise errors.malformed_name("InstanceName", name)
-        host = p.get("HostName")
-        description = p.get("Description")
-        if description is not None and not valid_description(description):
-            raise ApiError(400, "InvalidDescription.Malformed", 'The specified parameter "Description" is not valid.')
-        user_data = self._user_data(p) if p.has("UserData") else None
-        with self.state.lock:
-            inst = self._instance(region_id, p.required("InstanceId"))
-            os_type = self.world.images.get(inst["ImageId"], {}).get("OSType", "linux")
-            if host is not None and not valid_host_name(host, os_type):
-                raise errors.malformed_name("HostName", host, os_type)
-            sgs = p.repeat("SecurityGroupIds")
-            if sgs:
-                for sg_id in sgs:
-                    sg = self.world.security_groups.get(sg_id)
-                    if sg is None or sg["RegionId"] != inst["RegionId"]:
-                        raise ApiError(404, "InvalidSecurityGroupId.NotFound",
-                                       "The SecurityGroupId provided does not exist in our records. "
-                                       "SecurityGroupId: %s" % sg_id)
-                    if sg["VpcId"] != inst["VpcId"]:
-                        raise ApiError(400, "InvalidParameter.Mismatch",
-                                       "Specified security group and instance are not in the same VPC.")
-            if user_data is not None and inst["Status"] != "Stopped":
-                # UserData may only change while the instance is Stopped.
-                raise errors.incorrect_status(inst["InstanceId"], inst["Status"])
-            if name is not None:
-                inst["InstanceName"] = name
-            if host is not None:
-                # Like the real service, a new HostName takes effect on the next (re)start; the docker
-                # backend keeps the hostname the container was created with.
-                inst["HostName"] = host
-            if description is not None:
-                inst["Description"] = description
-            if user_data is not None:
-                inst["UserData"] = user_data
-            if sgs:
-                inst["SecurityGroupIds"] = list(dict.fromkeys(sgs))
-            if p.has("DeletionProtection"):
-                inst["DeletionProtection"] = p.bool("DeletionProtection")
-            self.state.save()
-        return {}
-
-    def _sg_member(self, p, region_id):
-        """The instance of Join/LeaveSecurityGroup, which must be Running or Stopped."""
-        inst = self._instance(region_id, p.required("InstanceId"))
-        if inst["Status"] not in ("Running", "Stopped"):
-            raise errors.incorrect_status(inst["InstanceId"], inst["Status"])
-        return inst
-
-    def join_security_group(self, p, region_id):
-        sg_id = p.required("SecurityGroupId")
-        with self.state.lock:
-            inst = self._sg_member(p, region_id)
-            sg = self.world.security_groups.get(sg_id)
-            if sg is None or sg["RegionId"] != inst["RegionId"]:
-                raise ApiError(404, "InvalidSecurityGroupId.NotFound",
-                               "The SecurityGroupId provided does not exist in our records.")
-            if sg["VpcId"] != inst["VpcId"]:
-                raise ApiError(400, "InvalidParameter.Mismatch",
-                               "Specified security group and instance are not in the same VPC.")
-            if sg_id in inst["SecurityGroupIds"]:
-                raise ApiError(403, "InvalidInstanceId.AlreadyExists",
-                               "The instance already exists in the specified security group.")
-            inst["SecurityGroupIds"].append(sg_id)
-            self.state.save()
-        return {}
-
-    def leave_security_group(self, p, region_id):
-        sg_id = p.required("SecurityGroupId")
-        with self.state.lock:
-            inst = self._sg_member(p, region_id)
-            if sg_id not in inst["SecurityGroupIds"]:
-                raise ApiError(404, "InvalidSecurityGroupId.NotFound",
-                               "The SecurityGroupId provided does not exist in our records.")
-            if len(inst["SecurityGroupIds"]) == 1:
-                raise ApiError(403, "InvalidOperation.InstanceLastSecurityGroup",
-                               "The instance must belong to at least one security group.")
-            inst["SecurityGroupIds"].remove(sg_id)
-            self.state.save()
-        return {}
-
-    def describe_disks(self, p, region_id):
-        """The system disk of each instance (the lab has no data disks), with the fields real ECS returns."""
-        disk_ids = p.json_list("DiskIds")
-        tags = p.tags("Tag")
-        with self.state.lock:
-            insts = [i for i in self.state.instances.values() if i["RegionId"] == region_id]
-            if p.has("InstanceId"):
-                insts = [i for i in insts if i["InstanceId"] == p.get("InstanceId")]
-            if p.get("DiskType", "all") not in ("all", "system"):
-                insts = []
-            disks = []
-            for inst in insts:
-                disk = render_disk(self.world, inst)
-                if disk_ids is not None and disk["DiskId"] not in disk_ids:
-                    continue
-                if any(p.has(name) and disk[name] != p.get(name) for name in ("ZoneId", "Category", "DiskName")):
-                    continue
-                if p.has("Status") and p.get("Status") not in ("All", disk["Status"]):
-                    continue
-                if not all(any(k == key and value in (None, "", v) for k, v in inst["Tags"]) for key, value in tags):
-                    continue
-                disks.append((inst["Seq"], disk))
-            page, fields = paginate(disks, p, key=lambda d: d[0], max_size=100)
-        return dict(fields, Disks={"Disk": [d for _, d in page]})
-
-    # ------------------------------------------------------------------ tags
-
-    def _tag_targets(self, p, region_id):
-        rtype = p.required("ResourceType")
-        if rtype.lower() != "instance":
-            raise ApiError(403, "InvalidResourceType.NotSupported",
-                           "This resource type is not supported. Please try other resource types.")
-        ids = p.repeat("ResourceId")
-        if not ids:
-            raise errors.missing("ResourceId.N")
-        if len(ids) > 50:
-            raise errors.invalid("ResourceId.N")
-        targets = []
-        for iid in ids:
-            inst = self.state.instances.get(iid)
-            if inst is None or inst["RegionId"] != region_id:
-                raise ApiError(404, "InvalidResourceId.NotFound",
-                               "The specified ResourceIds are not found in our records. ResourceId: %s" % iid)
-            targets.append(inst)
-        return targets
-
-    def tag_resources(self, p, region_id):
-        tags = p.tags("Tag")
-        if not tags:
-            raise errors.missing("Tag.N.Key")
-        validate_tags(tags)
-        with self.state.lock:
-            targets = self._tag_targets(p, region_id)
-            for inst in targets:
-                merged = dict((k, v) for k, v in inst["Tags"])
-                merged.update((k, v or "") for k, v in tags)
-                if len(merged) > 20:
-                    raise ApiError(400, "OperationDenied.QuotaExceed",
-                                   "The quota of tags on resource is beyond permitted range.")
-            for inst in targets:
-                current = [list(t) for t in inst["Tags"]]
-                for key, value in tags:
-                    for t in current:
-                        if t[0] == key:
-                            t[1] = value or ""
-                            break
-                    else:
-                        current.append([key, value or ""])
-                inst["Tags"] = current
-            self.state.save()
-        return {}
-
-    def untag_resources(self, p, region_id):
-        keys = p.repeat("TagKey")
-        remove_all = p.bool("All")
-        with self.state.lock:
-            targets = self._tag_targets(p, region_id)
-            for inst in targets:
-                if remove_all and not keys:
-                    inst["Tags"] = []
-                else:
-                    inst["Tags"] = [t for t in inst["Tags"] if t[0] not in keys]
-            self.state.save()
-        return {}
-
-    def list_tag_resources(self, p, region_id):
-        rtype = p.required("ResourceType")
-        if rtype.lower() != "instance":
-            raise ApiError(403, "InvalidResourceType.NotSupported",
-                           "This resource type is not supported. Please try other resource types.")
-        ids = p.repeat("ResourceId")
-        tags = p.tags("Tag")
-        with self.state.lock:
-            rows = []
-            for inst in self.state.instances.values():
-                if inst["RegionId"] != region_id or (ids and inst["InstanceId"] not in ids):
-                    continue
-                if tags and not all(any(k == key and (value in (None, "") or v == value) for k, v in inst["Tags"])
-                                    for key, value in tags):
-                    continue
-                for k, v in inst["Tags"]:
-                    rows.append({"ResourceId": inst["InstanceId"], "ResourceType": "instance",
-                                 "TagKey": k, "TagValue": v})
-        return {"TagResources": {"TagResource": rows}, "NextToken": ""}

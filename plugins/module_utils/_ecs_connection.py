@@ -34,7 +34,8 @@ DEFAULT_CREDENTIALS_FILE = "~/.aliyun/config.json"
 # resolve_credentials() reads the environment itself so that an option given in the
 # task (e.g. profile) beats a key that merely happens to be exported.
 CONNECTION_ARGSPEC = dict(
-    access_key=dict(type="str", aliases=["access_key_id"]),
+    # The AccessKey ID names the key, like a user name; the secret is secret_key.
+    access_key=dict(type="str", no_log=False, aliases=["access_key_id"]),
     secret_key=dict(type="str", no_log=True, aliases=["access_key_secret"]),
     security_token=dict(type="str", no_log=True),
     profile=dict(type="str"),
@@ -95,7 +96,7 @@ def load_profile(path, name=None):
     try:
         with open(path) as fh:
             data = json.load(fh)
-    except (IOError, OSError) as exc:
+    except OSError as exc:
         raise EcsConfigError("shared_credentials_file %s cannot be read: %s" % (path, exc))
     except ValueError as exc:
         raise EcsConfigError("shared_credentials_file %s is not aliyun-cli JSON: %s" % (path, exc))

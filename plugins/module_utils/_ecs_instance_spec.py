@@ -50,7 +50,7 @@ INSTANCE_NAME_RULE = ("2-128 characters, starting with a letter, then letters, d
                       "(not http:// or https://)")
 HOST_NAME_RULE = ("2-64 characters of letters, digits, '-' and '.'; every dot-separated part starts and ends "
                   "with a letter or digit")
-_INSTANCE_NAME = re.compile(u"^[A-Za-z\u4e00-\u9fa5][A-Za-z0-9\u4e00-\u9fa5.:_-]{1,127}$")
+_INSTANCE_NAME = re.compile("^[A-Za-z\u4e00-\u9fa5][A-Za-z0-9\u4e00-\u9fa5.:_-]{1,127}$")
 _HOST_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
 # GiB per system disk category (cloud_essd at PL1, its default level); unset, ECS picks
 # cloud_efficiency on current instance types.
@@ -119,7 +119,7 @@ def check_task(params, desired):
     in_items = params.get("instances") is not None
     ips = {}
     for n, d in enumerate(desired):
-        def where(key):
+        def where(key, n=n):
             return _where(params, n, key)
 
         if not valid_instance_name(d["name"]):
@@ -282,11 +282,11 @@ def plan_batches(items, max_amount=100):
             current = []
             for number, item in numbered:
                 if current and not _continues(current[-1], (number, item)) or len(current) == max_amount:
-                    batches.append([it for _, it in current])
+                    batches.append([it for _index, it in current])
                     current = []
                 current.append((number, item))
             if current:
-                batches.append([it for _, it in current])
+                batches.append([it for _index, it in current])
         batches.extend([item] for item in singles)
     return batches
 

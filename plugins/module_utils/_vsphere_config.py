@@ -12,9 +12,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.containerops.platform.plugins.module_utils.vsphere import VSphereError
+from ansible_collections.containerops.platform.plugins.module_utils._vsphere_faults import VSphereError
 from ansible_collections.containerops.platform.plugins.module_utils._vsphere_spec import (
-    GB_KB, guest_hostname, network_interface)
+    GB_KB,
+    guest_hostname,
+    network_interface,
+)
 
 try:
     from pyVmomi import vim
@@ -34,7 +37,7 @@ def copy_device(device):
 def config_spec(changes, details, nic_backing, extra=None):
     """ConfigSpec for ``changes`` (plan_changes) of a VM whose devices are in ``details``.
 
-    ``nic_backing(network_row)`` makes a NIC backing; ``extra``: more extraConfig keys.
+    ``nic_backing(net)`` makes the backing of a ``networks`` entry's NIC; ``extra``: more extraConfig keys.
     """
     config = vim.vm.ConfigSpec()
     if "cpus" in changes:
@@ -97,7 +100,7 @@ def nic_changes(nets, details, nic_backing):
             dev.connectable = vim.vm.device.VirtualDevice.ConnectInfo(startConnected=True, connected=True,
                                                                       allowGuestControl=True)
             operation = E.Operation.add
-        dev.backing = nic_backing(net["network_row"])
+        dev.backing = nic_backing(net)
         if net.get("mac"):
             dev.addressType, dev.macAddress = "manual", net["mac"]
         out.append(E(operation=operation, device=dev))

@@ -13,7 +13,7 @@ __metaclass__ = type
 
 import ipaddress
 
-from ansible_collections.containerops.platform.plugins.module_utils.vsphere import with_retries
+from ansible_collections.containerops.platform.plugins.module_utils._vsphere_faults import with_retries
 from ansible_collections.containerops.platform.plugins.module_utils._vsphere_spec import IP_CLAIM, claimed_ips
 
 try:
@@ -33,7 +33,7 @@ def _index_properties():
     }
 
 
-class DatacenterIndex(object):
+class DatacenterIndex:
     """One datacenter's inventory, read in one retrieval: the names the module resolves."""
 
     def __init__(self, client, datacenter):
@@ -60,8 +60,9 @@ class DatacenterIndex(object):
             self.by_type.setdefault(row["type"], []).append(row)
         self.folders = dict((r["moid"], r) for r in self.by_type.get("Folder", []))
         self.vms = self.by_type.get("VirtualMachine", [])
-        self.switch_uuid = dict((r["moid"], r.get("uuid")) for r in self.by_type.get("VmwareDistributedVirtualSwitch", []) +
-                                self.by_type.get("DistributedVirtualSwitch", []))
+        switches = (self.by_type.get("VmwareDistributedVirtualSwitch", [])
+                    + self.by_type.get("DistributedVirtualSwitch", []))
+        self.switch_uuid = dict((r["moid"], r.get("uuid")) for r in switches)
         self.networks = {}
         for row in self.by_type.get("Network", []) + self.by_type.get("DistributedVirtualPortgroup", []) + \
                 self.by_type.get("OpaqueNetwork", []):
@@ -99,7 +100,8 @@ class DatacenterIndex(object):
     def claims_of(self, vm):
         """[(ip, how)] a VM row holds: its guest IP and its IP claim (extraConfig, when read, and attribute)."""
         held = [(vm["guest.ipAddress"], "guest IP")] if vm.get("guest.ipAddress") else []
-        held.extend((ip, "%s claim" % IP_CLAIM) for ip in claimed_ips((vm.get("config.extraConfig") or {}).get(IP_CLAIM)))
+        claims = claimed_ips((vm.get("config.extraConfig") or {}).get(IP_CLAIM))
+        held.extend((ip, "%s claim" % IP_CLAIM) for ip in claims)
         held.extend((ip, "%s attribute" % IP_CLAIM)
                     for ip in claimed_ips(self.attributes_of(vm.get("customValue")).get(IP_CLAIM)))
         return held

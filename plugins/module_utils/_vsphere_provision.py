@@ -13,15 +13,33 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.containerops.platform.plugins.module_utils.vsphere import (
-    VSphereError, connect, fault_message)
+from ansible_collections.containerops.platform.plugins.module_utils._provisioning import ProvisionError
 from ansible_collections.containerops.platform.plugins.module_utils._vsphere_config import config_spec, linux_prep
+from ansible_collections.containerops.platform.plugins.module_utils._vsphere_faults import VSphereError, fault_message
 from ansible_collections.containerops.platform.plugins.module_utils._vsphere_identity import Identity
 from ansible_collections.containerops.platform.plugins.module_utils._vsphere_index import DatacenterIndex
+from ansible_collections.containerops.platform.plugins.module_utils._vsphere_plan import VmPlan
 from ansible_collections.containerops.platform.plugins.module_utils._vsphere_spec import (
-    CUSTOMIZED_ATTRIBUTE, IP_CLAIM, after_view, claim_value, current_view, customization_method,
-    customization_record, desired_power, diff_pair, diff_view, folder_segments, merge_vm_specs,
-    network_interface, new_vm_view, plan_changes, static_ips, validate_params, validate_request)
+    CUSTOMIZED_ATTRIBUTE,
+    IP_CLAIM,
+    after_view,
+    claim_value,
+    current_view,
+    customization_method,
+    customization_record,
+    desired_power,
+    diff_pair,
+    diff_view,
+    folder_segments,
+    merge_vm_specs,
+    network_interface,
+    new_vm_view,
+    plan_changes,
+    static_ips,
+    validate_params,
+    validate_request,
+)
+from ansible_collections.containerops.platform.plugins.module_utils.vsphere import connect
 
 try:
     from pyVmomi import vim, vmodl
@@ -40,7 +58,7 @@ class Provisioner(Identity):
     def __init__(self, client, datacenter, specs, check_mode=False, force=False,
                  wait_for_ip=False, wait_timeout=300, task_timeout=1800, warn=None):
         self.client = client
-        self.specs = specs
+        self.plans = [VmPlan(spec) for spec in specs]
         self.check_mode = check_mode
         self.force = force
         self.wait_for_ip = wait_for_ip
@@ -48,8 +66,8 @@ class Provisioner(Identity):
         self.task_timeout = task_timeout
         self.warn = warn or (lambda msg: None)
         self.index = DatacenterIndex(client, datacenter)
-        self.results = dict((s["name"], {"name": s["name"], "changed": False, "created": False})
-                            for s in specs)
+        self.results = dict((p.name, {"name": p.name, "changed": False, "created": False})
+                            for p in self.plans)
         self.created, self.deleted = [], []
         self.diffs = []
         # VM name -> why it failed after the others went on (a lost race, a failed customization)
@@ -61,100 +79,99 @@ class Provisioner(Identity):
         """Start the calls' tasks and wait for all of them, at most task_timeout seconds."""
         return self.client.run_tasks(calls, self.task_timeout, faults=faults, option="task_timeout")
 
-    def _vm(self, spec):
-        """The pyVmomi ref of the spec's VM (created by this run, or found)."""
-        return self.client.obj(self.results[spec["name"]].get("moid") or spec["existing"]["moid"])
+    def _vm(self, plan):
+        """The pyVmomi ref of the plan's VM (created by this run, or found)."""
+        return self.client.obj(self.results[plan.name].get("moid") or plan.existing["moid"])
 
     # ---------------------------------------------------------------- resolve
 
     def resolve(self):
-        """Turn names into vSphere objects for every spec; raise one error listing every problem."""
+        """Turn names into vSphere objects for every VM; raise one error listing every problem."""
         errors = []
-        self.details = self._details([v["moid"] for s in self.specs for v in self.index.vms_named(s["name"])])
+        self.details = self._details([v["moid"] for p in self.plans for v in self.index.vms_named(p.name)])
         ip_owners = None
-        for spec in self.specs:
-            spec["folder_moid"] = self._resolve_folder(spec, errors)
-            spec["existing"] = self._resolve_existing(spec, errors)
-            if spec["state"] == "absent":
+        for plan in self.plans:
+            plan.folder_moid = self._resolve_folder(plan, errors)
+            plan.existing = self._resolve_existing(plan, errors)
+            if plan.spec["state"] == "absent":
                 continue
-            if static_ips(spec):
+            if static_ips(plan.spec):
                 ip_owners = self.index.ip_owners() if ip_owners is None else ip_owners
-            self._resolve_networks(spec, errors, ip_owners)
-            if spec["existing"] is None:
-                self._resolve_placement(spec, errors)
+            self._resolve_networks(plan, errors, ip_owners)
+            if plan.existing is None:
+                self._resolve_placement(plan, errors)
         if errors:
             raise VSphereError("; ".join(errors), errors=errors)
-        template_moids = sorted(set(s["template_moid"] for s in self.specs if s.get("template_moid")))
+        template_moids = sorted(set(p.template_moid for p in self.plans if p.template_moid))
         self.details.update(self._details(template_moids))
 
-    def _resolve_folder(self, spec, errors):
-        segments = folder_segments(spec.get("folder"), self.index.name)
+    def _resolve_folder(self, plan, errors):
+        segments = folder_segments(plan.spec.get("folder"), self.index.name)
         moid_ = self.index.find_folder(segments)
         if moid_ is None:
             errors.append("%s: VM folder '%s' not found in datacenter %s; create it first or fix the path "
-                          "(e.g. /%s/vm/<folder>)" % (spec["src"]["folder"], spec["folder"], self.index.name,
-                                                     self.index.name))
+                          "(e.g. /%s/vm/<folder>)"
+                          % (plan.src["folder"], plan.spec["folder"], self.index.name, self.index.name))
         return moid_
 
-    def _resolve_existing(self, spec, errors):
-        same_name = self.index.vms_named(spec["name"])
-        here = [v for v in same_name if v.get("parent") == spec["folder_moid"]]
+    def _resolve_existing(self, plan, errors):
+        same_name = self.index.vms_named(plan.name)
+        here = [v for v in same_name if v.get("parent") == plan.folder_moid]
         if here:
             vm = here[0]
             if vm.get("config.template"):
-                errors.append("%s: '%s' is a template, not a VM; choose another name" % (spec["src"]["name"],
-                                                                                         spec["name"]))
+                errors.append("%s: '%s' is a template, not a VM; choose another name" % (plan.src["name"],
+                                                                                         plan.name))
             return vm
-        if same_name and spec["folder_moid"] is not None:
+        if same_name and plan.folder_moid is not None:
             where = ", ".join(sorted(self.index.folder_path(v.get("parent")) for v in same_name))
             errors.append("%s: a VM named '%s' already exists in folder %s, not in %s (%s). Set %s to that "
                           "folder to manage it, or choose another name"
-                          % (spec["src"]["name"], spec["name"], where,
-                             self.index.folder_path(spec["folder_moid"]), spec["src"]["folder"],
-                             spec["src"]["folder"]))
+                          % (plan.src["name"], plan.name, where,
+                             self.index.folder_path(plan.folder_moid), plan.src["folder"],
+                             plan.src["folder"]))
         return None
 
-    def _resolve_networks(self, spec, errors, ip_owners):
-        for i, net in enumerate(spec.get("networks") or []):
-            where = "%s[%d]" % (spec["src"]["networks"], i)
+    def _resolve_networks(self, plan, errors, ip_owners):
+        for i, net in enumerate(plan.spec.get("networks") or []):
+            where = "%s[%d]" % (plan.src["networks"], i)
             found = self.index.networks.get(net["name"])
             if not found:
                 errors.append("%s.name: port group '%s' not found in datacenter %s; available: %s"
                               % (where, net["name"], self.index.name,
                                  ", ".join(sorted(self.index.networks)) or "none"))
                 continue
-            net["network_row"] = sorted(found.values(), key=lambda r: r["moid"])[0]
             if not net.get("ip"):
                 continue
             iface = network_interface(net)
-            pool = self.index.ip_pools().get(net["network_row"]["moid"])
+            pool = self.index.ip_pools().get(self._port_group(net)["moid"])
             if pool and iface.ip not in pool[0]:
                 errors.append("%s.ip: %s is outside the subnet %s that vSphere has for port group '%s' "
-                              "(IP pool '%s'); choose an address in %s" % (where, net["ip"], pool[0],
-                                                                          net["name"], pool[1], pool[0]))
+                              "(IP pool '%s'); choose an address in %s"
+                              % (where, net["ip"], pool[0], net["name"], pool[1], pool[0]))
             owner = ip_owners.get(net["ip"])
-            if owner and owner[0] != spec["name"]:
+            if owner and owner[0] != plan.name:
                 errors.append("%s.ip: %s is already used by VM '%s' (%s); choose a free address"
                               % (where, net["ip"], owner[0], owner[1]))
 
-    def _resolve_placement(self, spec, errors):
-        src = spec["src"]
-        if not spec.get("template"):
+    def _resolve_placement(self, plan, errors):
+        src = plan.src
+        if not plan.spec.get("template"):
             errors.append("%s: required to create VM '%s' (it does not exist in %s)"
-                          % (src["template"], spec["name"], self.index.folder_path(spec["folder_moid"])
-                             if spec["folder_moid"] else self.index.name))
+                          % (src["template"], plan.name, self.index.folder_path(plan.folder_moid)
+                             if plan.folder_moid else self.index.name))
         else:
-            spec["template_moid"] = self._find_template(spec, errors)
-        spec["pool_moid"] = self._find_pool(spec, errors)
-        if spec.get("datastore"):
-            spec["datastore_moid"] = self.index.datastores.get(spec["datastore"])
-            if spec["datastore_moid"] is None:
+            plan.template_moid = self._find_template(plan, errors)
+        plan.pool_moid = self._find_pool(plan, errors)
+        if plan.spec.get("datastore"):
+            plan.datastore_moid = self.index.datastores.get(plan.spec["datastore"])
+            if plan.datastore_moid is None:
                 errors.append("%s: datastore '%s' not found in datacenter %s; available: %s"
-                              % (src["datastore"], spec["datastore"], self.index.name,
+                              % (src["datastore"], plan.spec["datastore"], self.index.name,
                                  ", ".join(sorted(self.index.datastores)) or "none"))
 
-    def _find_template(self, spec, errors):
-        template = spec["template"]
+    def _find_template(self, plan, errors):
+        template = plan.spec["template"]
         if "/" in template:
             segments = folder_segments(template, self.index.name)
             folder = self.index.find_folder(segments[:-1])
@@ -164,37 +181,38 @@ class Provisioner(Identity):
             found = self.index.vms_named(template)
         if not found:
             errors.append("%s: template '%s' not found in datacenter %s; give its name or inventory path "
-                          "(e.g. /%s/vm/<template>)" % (spec["src"]["template"], template, self.index.name,
-                                                       self.index.name))
+                          "(e.g. /%s/vm/<template>)"
+                          % (plan.src["template"], template, self.index.name, self.index.name))
             return None
         if len(found) > 1:
             errors.append("%s: %d VMs/templates are named '%s' in datacenter %s (%s); give the inventory "
-                          "path instead" % (spec["src"]["template"], len(found), template, self.index.name,
-                                           ", ".join(self.index.folder_path(v.get("parent")) for v in found)))
+                          "path instead"
+                          % (plan.src["template"], len(found), template, self.index.name,
+                             ", ".join(self.index.folder_path(v.get("parent")) for v in found)))
             return None
         return found[0]["moid"]
 
-    def _find_pool(self, spec, errors):
-        src = spec["src"]
+    def _find_pool(self, plan, errors):
+        src = plan.src
         clusters = self.index.by_type.get("ClusterComputeResource", [])
         cluster = None
-        if spec.get("cluster"):
-            matching = [c for c in clusters if c["name"] == spec["cluster"]]
+        if plan.spec.get("cluster"):
+            matching = [c for c in clusters if c["name"] == plan.spec["cluster"]]
             if not matching:
                 errors.append("%s: cluster '%s' not found in datacenter %s; available: %s"
-                              % (src["cluster"], spec["cluster"], self.index.name,
+                              % (src["cluster"], plan.spec["cluster"], self.index.name,
                                  ", ".join(sorted(c["name"] for c in clusters)) or "none"))
                 return None
             cluster = matching[0]
         pools = self.index.by_type.get("ResourcePool", [])
-        if spec.get("resource_pool"):
-            name = spec["resource_pool"].strip("/").split("/")[-1]
+        if plan.spec.get("resource_pool"):
+            name = plan.spec["resource_pool"].strip("/").split("/")[-1]
             matching = [p for p in pools if p["name"] == name and
                         (cluster is None or p.get("owner") == cluster["moid"])]
             if len(matching) == 1:
                 return matching[0]["moid"]
             errors.append("%s: resource pool '%s' %s in datacenter %s%s" % (
-                src["resource_pool"], spec["resource_pool"], "not found" if not matching else "is ambiguous",
+                src["resource_pool"], plan.spec["resource_pool"], "not found" if not matching else "is ambiguous",
                 self.index.name, "" if cluster is None else " cluster %s" % cluster["name"]) +
                 ("; set cluster too" if matching else ""))
             return None
@@ -203,7 +221,7 @@ class Provisioner(Identity):
         if len(clusters) == 1:
             return clusters[0].get("resourcePool")
         errors.append("%s: required to create VM '%s': datacenter %s has %s clusters (%s); set cluster or "
-                      "resource_pool" % (src["cluster"], spec["name"], self.index.name, len(clusters),
+                      "resource_pool" % (src["cluster"], plan.name, self.index.name, len(clusters),
                                          ", ".join(sorted(c["name"] for c in clusters)) or "no"))
         return None
 
@@ -244,46 +262,46 @@ class Provisioner(Identity):
     def plan(self):
         """Per VM: action create/update/delete/none, the changes, and the before/after diff."""
         errors = []
-        for spec in self.specs:
-            existing = spec["existing"]
-            spec["record"] = customization_record(spec) if spec["state"] != "absent" else None
-            spec["status"] = spec["record"] and "pending"  # confirmed once the guest is seen to have it
-            if spec["state"] == "absent":
-                spec["action"] = "delete" if existing else "none"
+        for plan in self.plans:
+            existing = plan.existing
+            plan.record = customization_record(plan.spec) if plan.spec["state"] != "absent" else None
+            plan.status = plan.record and "pending"  # confirmed once the guest is seen to have it
+            if plan.spec["state"] == "absent":
+                plan.action = "delete" if existing else "none"
                 if existing:
                     details = self.details[existing["moid"]]
                     if details.get("runtime.powerState") == "poweredOn" and not self.force:
                         errors.append("%s: VM '%s' is powered on; set force: true to power it off and delete it"
-                                      % (spec["src"]["state"], spec["name"]))
-                    self._diff(spec["name"], {"state": "present", "power_state": details.get("runtime.powerState")},
+                                      % (plan.src["state"], plan.name))
+                    self._diff(plan.name, {"state": "present", "power_state": details.get("runtime.powerState")},
                                {"state": "absent"})
                 continue
             if existing is None:
-                spec["action"] = "create"
-                template_view = current_view(self.details[spec["template_moid"]], {})
-                changes, errs = plan_changes(spec, dict(template_view, extra_config={}, attributes={},
-                                                         power_state="poweredOff"))
+                plan.action = "create"
+                template_view = current_view(self.details[plan.template_moid], {})
+                as_new = dict(template_view, extra_config={}, attributes={}, power_state="poweredOff")
+                changes, errs = plan_changes(plan.spec, as_new)
                 errors.extend(errs)
-                spec["changes"] = changes
-                spec["confirm"] = bool(spec["record"])
-                after = dict(diff_view(new_vm_view(spec, template_view), spec), state="present")
-                if spec["record"]:
-                    after["customization"] = spec["record"]
-                self._diff(spec["name"], {"state": "absent"}, after)
+                plan.changes = changes
+                plan.confirm = bool(plan.record)
+                after = dict(diff_view(new_vm_view(plan.spec, template_view), plan.spec), state="present")
+                if plan.record:
+                    after["customization"] = plan.record
+                self._diff(plan.name, {"state": "absent"}, after)
                 continue
             details = self.details[existing["moid"]]
             view = current_view(details, details["attributes"])
-            changes, errs = plan_changes(spec, view)
+            changes, errs = plan_changes(plan.spec, view)
             errors.extend(errs)
-            errors.extend(self._plan_identity(spec, details, changes))
-            spec["changes"] = changes
-            spec["action"] = "update" if (changes or spec.get("customize")) else "none"
-            if spec["action"] == "update":
-                before, after = diff_pair(view, after_view(view, changes, spec), spec)
-                if spec.get("customize"):
+            errors.extend(self._plan_identity(plan, details, changes))
+            plan.changes = changes
+            plan.action = "update" if (changes or plan.customize) else "none"
+            if plan.action == "update":
+                before, after = diff_pair(view, after_view(view, changes, plan.spec), plan.spec)
+                if plan.customize:
                     before["customization"] = details["attributes"].get(CUSTOMIZED_ATTRIBUTE) or "not confirmed"
-                    after["customization"] = "%s (applied again)" % spec["record"]
-                self._diff(spec["name"], before, after)
+                    after["customization"] = "%s (applied again)" % plan.record
+                self._diff(plan.name, before, after)
         if errors:
             raise VSphereError("; ".join(errors), errors=errors)
 
@@ -295,22 +313,22 @@ class Provisioner(Identity):
 
     def apply(self):
         """Act in phases; each phase starts all its tasks, then waits for all of them together."""
-        for spec in self.specs:
-            if spec["action"] != "none":
-                self._mark(spec["name"], created=spec["action"] == "create")
+        for plan in self.plans:
+            if plan.action != "none":
+                self._mark(plan.name, created=plan.action == "create")
         if self.check_mode:
             return self.report()
-        self._delete([s for s in self.specs if s["action"] == "delete"])
+        self._delete([p for p in self.plans if p.action == "delete"])
         self._ensure_fields()
-        cloned, duplicates = self._clone([s for s in self.specs if s["action"] == "create"])
+        cloned, duplicates = self._clone([p for p in self.plans if p.action == "create"])
         self._converge_new(self.settle(cloned, duplicates))
-        updates = [s for s in self.specs if s["action"] == "update"]
+        updates = [p for p in self.plans if p.action == "update"]
         self._power(updates, ("off",))  # first: hardware changes and customization want the VM off
         self._reconfigure(updates)
-        self._customize([s for s in updates if s.get("customize")])
-        self._set_attributes([s for s in self.specs if s["action"] in ("create", "update")])
-        since = self.client.server_time() if any(s.get("confirm") for s in self.specs) else None
-        self._power([s for s in self.specs if s["action"] in ("create", "update")], ("on", "reset"))
+        self._customize([p for p in updates if p.customize])
+        self._set_attributes([p for p in self.plans if p.action in ("create", "update")])
+        since = self.client.server_time() if any(p.confirm for p in self.plans) else None
+        self._power([p for p in self.plans if p.action in ("create", "update")], ("on", "reset"))
         missing = self._wait_ips()
         self.confirm(since, missing)
         return self.report()
@@ -323,20 +341,20 @@ class Provisioner(Identity):
     def _fail(self, what, errors):
         """Stop with the per-VM errors, reporting what this run already created."""
         lines = ["%s: %s" % (name, err) for name, err in sorted(errors.items())]
-        lines.extend(why for _, why in sorted(self.failures.items()))
+        lines.extend(why for _name, why in sorted(self.failures.items()))
         self.report()
         raise VSphereError("%s failed for %d VM(s): %s" % (what, len(errors), "; ".join(lines)),
                            created=self.created, deleted=self.deleted, vms=self._result_list())
 
-    def _delete(self, specs):
-        if not specs:
+    def _delete(self, plans):
+        if not plans:
             return
-        on = dict((s["name"], (self._vm(s).PowerOffVM_Task, (), {})) for s in specs
-                  if self.details[s["existing"]["moid"]].get("runtime.powerState") == "poweredOn")
-        _, errors = self._run(on)
+        on = dict((p.name, (self._vm(p).PowerOffVM_Task, (), {})) for p in plans
+                  if self.details[p.existing["moid"]].get("runtime.powerState") == "poweredOn")
+        errors = self._run(on)[1]
         if errors:
             self._fail("power off before delete", errors)
-        done, errors = self._run(dict((s["name"], (self._vm(s).Destroy_Task, (), {})) for s in specs))
+        done, errors = self._run(dict((p.name, (self._vm(p).Destroy_Task, (), {})) for p in plans))
         self.deleted.extend(sorted(done))
         for name in done:
             self.results[name].update(state="absent", power_state=None, moid=None)
@@ -346,12 +364,12 @@ class Provisioner(Identity):
     def _ensure_fields(self):
         """Create the custom attribute definitions the VMs need (one call per missing name)."""
         wanted = set()
-        for spec in self.specs:
-            if spec["action"] in ("create", "update"):
-                wanted.update(spec.get("changes", {}).get("attributes", {}))
-            if (spec["action"] == "create" and static_ips(spec)) or spec.get("record_now"):
+        for plan in self.plans:
+            if plan.action in ("create", "update"):
+                wanted.update(plan.changes.get("attributes", {}))
+            if (plan.action == "create" and static_ips(plan.spec)) or plan.record_now:
                 wanted.add(IP_CLAIM)
-            if spec.get("confirm") or spec.get("record_now"):
+            if plan.confirm or plan.record_now:
                 wanted.add(CUSTOMIZED_ATTRIBUTE)
         manager = self.client.content.customFieldsManager
         for name in sorted(wanted - set(self.index.fields.values())):
@@ -367,16 +385,16 @@ class Provisioner(Identity):
             rows = self.client.retrieve([self.client.field_definitions_spec()])
             self.index.fields.update(self.client.field_names(rows))
 
-    def _clone(self, specs):
-        """Start every clone; ([specs cloned], [specs vCenter refused as DuplicateName: another run's])."""
-        if not specs:
+    def _clone(self, plans):
+        """Start every clone; ([plans cloned], [plans vCenter refused as DuplicateName: another run's])."""
+        if not plans:
             return [], []
         calls = {}
-        for spec in specs:
-            template = self.client.obj(spec["template_moid"])
-            calls[spec["name"]] = (template.CloneVM_Task, (),
-                                   dict(folder=self.client.obj(spec["folder_moid"]), name=spec["name"],
-                                        spec=self._clone_spec(spec)))
+        for plan in plans:
+            template = self.client.obj(plan.template_moid)
+            calls[plan.name] = (template.CloneVM_Task, (),
+                                dict(folder=self.client.obj(plan.folder_moid), name=plan.name,
+                                     spec=self._clone_spec(plan)))
         faults = {}
         done, errors = self._run(calls, faults=faults)
         for name, ref in done.items():
@@ -384,33 +402,38 @@ class Provisioner(Identity):
             self.created.append(name)
             self.results[name]["moid"] = ref._moId
         self.created.sort()
-        for spec in specs:
-            self.results[spec["name"]]["created"] = spec["name"] in done  # changed stays: vCenter was asked
-        duplicates = [s for s in specs if isinstance(faults.get(s["name"]), vim.fault.DuplicateName)]
-        for spec in duplicates:
-            del errors[spec["name"]]
+        for plan in plans:
+            self.results[plan.name]["created"] = plan.name in done  # changed stays: vCenter was asked
+        duplicates = [p for p in plans if isinstance(faults.get(p.name), vim.fault.DuplicateName)]
+        for plan in duplicates:
+            del errors[plan.name]
         if errors:
             self._fail("clone (CloneVM_Task)", errors)
-        return [s for s in specs if s["name"] in done], duplicates
+        return [p for p in plans if p.name in done], duplicates
 
-    def _clone_spec(self, spec):
+    def _clone_spec(self, plan):
         """CloneSpec with everything vCenter applies during the clone (hardware, extraConfig, customization)."""
-        template = self.details[spec["template_moid"]]
-        ips = static_ips(spec)
-        config = config_spec(spec["changes"], template, self._nic_backing,
+        template = self.details[plan.template_moid]
+        ips = static_ips(plan.spec)
+        config = config_spec(plan.changes, template, self._nic_backing,
                              extra={IP_CLAIM: claim_value(ips)} if ips else None)
-        relocate = vim.vm.RelocateSpec(pool=self.client.obj(spec["pool_moid"]))
-        if spec.get("datastore_moid"):
-            relocate.datastore = self.client.obj(spec["datastore_moid"])
+        relocate = vim.vm.RelocateSpec(pool=self.client.obj(plan.pool_moid))
+        if plan.datastore_moid:
+            relocate.datastore = self.client.obj(plan.datastore_moid)
         # vCenter powers the clone on itself (one call less per VM; customization runs at
         # first boot) - but not a VM with static IPs: settle() decides first whether it
         # may keep them. Servers that ignore powerOn (vcsim) get it in the power phase.
-        power_on = desired_power(spec["state"], "poweredOff", False)[0] == "on" and not ips
-        customization = linux_prep(spec, template) if customization_method(spec) == "linux_prep" else None
+        power_on = desired_power(plan.spec["state"], "poweredOff", False)[0] == "on" and not ips
+        customization = linux_prep(plan.spec, template) if customization_method(plan.spec) == "linux_prep" else None
         return vim.vm.CloneSpec(location=relocate, powerOn=power_on, template=False, config=config,
                                 customization=customization)
 
-    def _nic_backing(self, row):
+    def _port_group(self, net):
+        """The port group row of a networks[] entry (the lowest moid when switches share the name)."""
+        return sorted(self.index.networks[net["name"]].values(), key=lambda r: r["moid"])[0]
+
+    def _nic_backing(self, net):
+        row = self._port_group(net)
         if row["type"] == "DistributedVirtualPortgroup":
             switch = self.index.switch_uuid.get(row.get("config.distributedVirtualSwitch"))
             port = vim.dvs.PortConnection(portgroupKey=row["key"], switchUuid=switch)
@@ -418,7 +441,7 @@ class Provisioner(Identity):
         return vim.vm.device.VirtualEthernetCard.NetworkBackingInfo(
             deviceName=row["name"], network=self.client.obj(row["moid"]))
 
-    def _converge_new(self, specs):
+    def _converge_new(self, plans):
         """Apply, after the clone, whatever the server did not take from the CloneSpec.
 
         vCenter applies config and customization during the clone, so on vCenter
@@ -426,51 +449,51 @@ class Provisioner(Identity):
         template's hardware and ignore the customization; one more reconfigure /
         CustomizeVM_Task per such VM (all concurrent) makes the result the same.
         """
-        if not specs:
+        if not plans:
             return
-        details = self._details([self.results[s["name"]]["moid"] for s in specs])
+        details = self._details([self.results[p.name]["moid"] for p in plans])
         reconfigure, customize = {}, {}
-        for spec in specs:
-            vm = self._vm(spec)
+        for plan in plans:
+            vm = self._vm(plan)
             current = details[vm._moId]
-            spec["power_after_clone"] = current.get("runtime.powerState")
-            changes, _ = plan_changes(spec, current_view(current, {}))
+            plan.power_after_clone = current.get("runtime.powerState")
+            changes = plan_changes(plan.spec, current_view(current, {}))[0]
             changes = dict((k, v) for k, v in changes.items() if k not in ("attributes", "power"))
             if changes:
-                reconfigure[spec["name"]] = (vm.ReconfigVM_Task, (config_spec(changes, current, self._nic_backing),), {})
-            if customization_method(spec) == "linux_prep" and not current.get("config.tools.pendingCustomization"):
-                if spec["power_after_clone"] == "poweredOn":
+                reconfigure[plan.name] = (vm.ReconfigVM_Task, (config_spec(changes, current, self._nic_backing),), {})
+            if customization_method(plan.spec) == "linux_prep" and not current.get("config.tools.pendingCustomization"):
+                if plan.power_after_clone == "poweredOn":
                     self.warn("VM %s was powered on by the clone without its guest customization; "
-                              "it is not customized" % spec["name"])
+                              "it is not customized" % plan.name)
                 else:
-                    customize[spec["name"]] = (vm.CustomizeVM_Task, (linux_prep(spec, current),), {})
-        _, errors = self._run(reconfigure)
+                    customize[plan.name] = (vm.CustomizeVM_Task, (linux_prep(plan.spec, current),), {})
+        errors = self._run(reconfigure)[1]
         if errors:
             self._fail("reconfigure after clone", errors)
         self._customize_calls(customize)
 
-    def _reconfigure(self, specs):
+    def _reconfigure(self, plans):
         calls = {}
-        for spec in specs:
-            changes = dict((k, v) for k, v in spec["changes"].items() if k not in ("attributes", "power"))
+        for plan in plans:
+            changes = dict((k, v) for k, v in plan.changes.items() if k not in ("attributes", "power"))
             if changes:
-                details = self.details[spec["existing"]["moid"]]
-                calls[spec["name"]] = (self._vm(spec).ReconfigVM_Task,
-                                       (config_spec(changes, details, self._nic_backing),), {})
-        _, errors = self._run(calls)
+                details = self.details[plan.existing["moid"]]
+                calls[plan.name] = (self._vm(plan).ReconfigVM_Task,
+                                    (config_spec(changes, details, self._nic_backing),), {})
+        errors = self._run(calls)[1]
         if errors:
             hint = " (CPU/memory of a powered-on VM change only with hot add enabled; set state: poweredoff first)"
             self._fail("reconfigure", dict((k, v + hint) for k, v in errors.items()))
 
-    def _customize(self, specs):
+    def _customize(self, plans):
         """Linux prep again for existing VMs whose guest never confirmed it (they are off now)."""
-        self._customize_calls(dict((s["name"], (self._vm(s).CustomizeVM_Task,
-                                                (linux_prep(s, self.details[s["existing"]["moid"]]),), {}))
-                                   for s in specs))
+        self._customize_calls(dict((p.name, (self._vm(p).CustomizeVM_Task,
+                                             (linux_prep(p.spec, self.details[p.existing["moid"]]),), {}))
+                                   for p in plans))
 
     def _customize_calls(self, calls):
         faults = {}
-        _, errors = self._run(calls, faults=faults)
+        errors = self._run(calls, faults=faults)[1]
         # Another run working on the same new VM customized (or customized and booted) it
         # meanwhile: the same identity, and confirm() checks that the guest shows it.
         for name, fault in faults.items():
@@ -479,12 +502,12 @@ class Provisioner(Identity):
         if errors:
             self._fail("guest customization (CustomizeVM_Task)", errors)
 
-    def _set_attributes(self, specs):
+    def _set_attributes(self, plans):
         values = {}
-        for spec in specs:
-            values[spec["name"]] = dict(spec["changes"].get("attributes", {}))
-            if spec["action"] == "create" and static_ips(spec):
-                values[spec["name"]][IP_CLAIM] = claim_value(static_ips(spec))
+        for plan in plans:
+            values[plan.name] = dict(plan.changes.get("attributes", {}))
+            if plan.action == "create" and static_ips(plan.spec):
+                values[plan.name][IP_CLAIM] = claim_value(static_ips(plan.spec))
         self._set_fields(values)
 
     def _set_fields(self, values):
@@ -492,30 +515,30 @@ class Provisioner(Identity):
         by_name = dict((name, key) for key, name in self.index.fields.items())
         manager = self.client.content.customFieldsManager
         calls = {}
-        for spec in self.specs:
-            for attr, value in values.get(spec["name"], {}).items():
-                calls[(spec["name"], attr)] = (manager.SetField, (), dict(entity=self._vm(spec), key=by_name[attr],
-                                                                          value=value))
-        _, errors = self.client.start(calls)
+        for plan in self.plans:
+            for attr, value in values.get(plan.name, {}).items():
+                calls[(plan.name, attr)] = (manager.SetField, (), dict(entity=self._vm(plan), key=by_name[attr],
+                                                                       value=value))
+        errors = self.client.start(calls)[1]
         if errors:
             self._fail("setting custom attributes", dict(("%s %s" % k, v) for k, v in errors.items()))
 
-    def _power(self, specs, actions):
+    def _power(self, plans, actions):
         """Power the VMs whose planned power action is one of ``actions``."""
         methods = {"on": "PowerOnVM_Task", "off": "PowerOffVM_Task", "reset": "ResetVM_Task"}
         calls, wanted = {}, {}
-        for spec in specs:
-            if spec["action"] == "create":
-                action, _ = desired_power(spec["state"], "poweredOff", False)
-                if spec.get("power_after_clone") == "poweredOn":
+        for plan in plans:
+            if plan.action == "create":
+                action = desired_power(plan.spec["state"], "poweredOff", False)[0]
+                if plan.power_after_clone == "poweredOn":
                     action = None  # the clone powered it on already (vCenter)
             else:
-                action = spec.get("changes", {}).get("power")
+                action = plan.changes.get("power")
             if action in actions:
-                calls[spec["name"]] = (getattr(self._vm(spec), methods[action]), (), {})
-                wanted[spec["name"]] = action
+                calls[plan.name] = (getattr(self._vm(plan), methods[action]), (), {})
+                wanted[plan.name] = action
         faults = {}
-        _, errors = self._run(calls, faults=faults)
+        errors = self._run(calls, faults=faults)[1]
         for name, fault in faults.items():
             # Already in that state: another run powered the same VM at the same time.
             if wanted[name] in ("on", "off") and isinstance(fault, vim.fault.InvalidPowerState):
@@ -528,24 +551,24 @@ class Provisioner(Identity):
         if not self.wait_for_ip:
             return []
         vms, self.expected = {}, {}
-        for spec in self.specs:
-            if spec["action"] in ("lost", "delete"):
+        for plan in self.plans:
+            if plan.action in ("lost", "delete"):
                 continue
-            running = spec["existing"] and self.details.get(spec["existing"]["moid"], {}).get(
+            running = plan.existing and self.details.get(plan.existing["moid"], {}).get(
                 "runtime.powerState") == "poweredOn"
-            if spec["state"] in ("poweredon", "restarted") or (spec["state"] == "present" and running):
-                vms[spec["name"]] = self._vm(spec)
-                ips = static_ips(spec)
+            if plan.spec["state"] in ("poweredon", "restarted") or (plan.spec["state"] == "present" and running):
+                vms[plan.name] = self._vm(plan)
+                ips = static_ips(plan.spec)
                 # The VMs whose customization this run checks must show its first IP; one
                 # confirmed earlier keeps the address it has (a warning below says so).
-                checked = spec["action"] in ("create", "adopted") or spec.get("confirm")
-                self.expected[spec["name"]] = ips[0] if (ips and checked) else None
+                checked = plan.action in ("create", "adopted") or plan.confirm
+                self.expected[plan.name] = ips[0] if (ips and checked) else None
         got, missing = self.client.wait_for_ips(vms, self.wait_timeout, self.expected)
-        for spec in self.specs:
-            ips = static_ips(spec)
-            if spec["name"] in got and ips and got[spec["name"]] != ips[0]:
+        for plan in self.plans:
+            ips = static_ips(plan.spec)
+            if plan.name in got and ips and got[plan.name] != ips[0]:
                 self.warn("VM %s reports IP %s, not %s as in networks[0].ip; its customization was confirmed "
-                          "earlier, so the address changed in the guest" % (spec["name"], got[spec["name"]], ips[0]))
+                          "earlier, so the address changed in the guest" % (plan.name, got[plan.name], ips[0]))
         return missing
 
     # ---------------------------------------------------------------- report
@@ -553,20 +576,20 @@ class Provisioner(Identity):
     def report(self):
         """Final per-VM results from one retrieval of the VMs that exist."""
         moids = {}
-        for spec in self.specs:
-            result = self.results[spec["name"]]
-            vm_moid = result.get("moid") or (spec.get("existing") or {}).get("moid")
-            if vm_moid and spec["name"] not in self.deleted and spec.get("action") != "lost":
-                moids[spec["name"]] = vm_moid
+        for plan in self.plans:
+            result = self.results[plan.name]
+            vm_moid = result.get("moid") or (plan.existing or {}).get("moid")
+            if vm_moid and plan.name not in self.deleted and plan.action != "lost":
+                moids[plan.name] = vm_moid
         details = {} if self.check_mode else self._details(list(moids.values()))
-        for spec in self.specs:
-            result = self.results[spec["name"]]
-            result["customization"] = spec.get("status") if spec["name"] in moids or self.check_mode else None
-            if spec["name"] in moids:
-                d = details.get(moids[spec["name"]]) or self.details.get(moids[spec["name"]]) or {}
-                result.update(moid=moids[spec["name"]], uuid=d.get("config.uuid"), ip=d.get("guest.ipAddress"),
+        for plan in self.plans:
+            result = self.results[plan.name]
+            result["customization"] = plan.status if plan.name in moids or self.check_mode else None
+            if plan.name in moids:
+                d = details.get(moids[plan.name]) or self.details.get(moids[plan.name]) or {}
+                result.update(moid=moids[plan.name], uuid=d.get("config.uuid"), ip=d.get("guest.ipAddress"),
                               power_state=d.get("runtime.powerState"), state="present")
-            elif spec["name"] not in self.deleted:
+            elif plan.name not in self.deleted:
                 result.update(moid=None, uuid=None, ip=None, power_state=None,
                               state="present" if result["created"] else "absent")
             else:
@@ -574,11 +597,24 @@ class Provisioner(Identity):
         return self._result_list()
 
     def _result_list(self):
-        return [self.results[s["name"]] for s in self.specs]
+        return [self.results[p.name] for p in self.plans]
 
 
 def run_vsphere_vm(params, check_mode=False, warn=None):
-    """Entry point of the vsphere_vm module: returns the result dict, raises VSphereError."""
+    """Entry point of the vsphere_vm module: returns the result dict, raises ProvisionError."""
+    try:
+        return _run(params, check_mode, warn)
+    except VSphereError as exc:
+        details = dict(exc.details)
+        created = details.pop("created", [])
+        vms = details.get("vms") or []
+        if params.get("name") and vms:
+            details["vm"] = vms[0]
+        changed = bool(created or details.get("deleted") or any(vm.get("changed") for vm in vms))
+        raise ProvisionError(exc.msg, created=created, changed=changed, **details)
+
+
+def _run(params, check_mode, warn):
     specs = merge_vm_specs(params)
     errors = validate_params(params) + validate_request(specs)
     if errors:

@@ -18,6 +18,8 @@ import json
 import re
 
 STATES = ["present", "poweredon", "poweredoff", "restarted", "absent"]
+# ecs_instance's words for the same states (the fleet's power words, docs/fleet.md), accepted too.
+SHARED_STATES = {"running": "poweredon", "stopped": "poweredoff"}
 CUSTOMIZATION_METHODS = ["auto", "linux_prep", "none"]
 TOP_LEVEL_DEFAULTS = {"state": "poweredon", "customization": "auto"}
 
@@ -81,7 +83,7 @@ def vm_option_spec():
         metadata=dict(type="raw"),
         extra_config=dict(type="dict"),
         attributes=dict(type="dict"),
-        state=dict(type="str", choices=STATES),
+        state=dict(type="str", choices=STATES + sorted(SHARED_STATES)),
     )
 
 
@@ -93,21 +95,22 @@ def merge_vm_specs(params):
     """
     options = vm_option_spec()
     if params.get("vms"):
-        entries = [(i, vm) for i, vm in enumerate(params["vms"])]
+        entries = list(enumerate(params["vms"]))
     else:
         entries = [(None, {"name": params.get("name")})]
     specs = []
     for index, entry in entries:
         spec = {"name": entry.get("name"), "src": {}}
-        spec["src"]["name"] = "name" if index is None else "vms[%d].name" % index
+        spec["src"]["name"] = "name" if index is None else "vms[%s].name" % index
         for key in options:
             value = entry.get(key) if index is not None else None
             if value is not None:
-                spec[key], spec["src"][key] = value, "vms[%d].%s" % (index, key)
+                spec[key], spec["src"][key] = value, "vms[%s].%s" % (index, key)
             elif params.get(key) is not None:
                 spec[key], spec["src"][key] = params[key], key
             else:
                 spec[key], spec["src"][key] = TOP_LEVEL_DEFAULTS.get(key), key
+        spec["state"] = SHARED_STATES.get(spec["state"], spec["state"])
         specs.append(spec)
     return specs
 
@@ -222,7 +225,8 @@ def _validate_name(spec):
     if name != name.strip():
         errors.append("%s: '%s' starts or ends with a space; remove it" % (src, name))
     if len(name) > MAX_NAME:
-        errors.append("%s: '%s' is longer than the %d characters vSphere allows (%d)" % (src, name, MAX_NAME, len(name)))
+        errors.append("%s: '%s' is longer than the %d characters vSphere allows (%d)"
+                      % (src, name, MAX_NAME, len(name)))
     bad = sorted(set(c for c in name if c in "/\\%" or ord(c) < 32))
     if bad:
         errors.append("%s: '%s' contains %s, which vCenter does not take literally in a VM name; use letters, "
@@ -262,7 +266,8 @@ def _validate_hardware(spec):
                           "size_gb is in GB" % (src["disks"], i, size, MAX_DISK_GB))
     networks = spec.get("networks") or []
     if len(networks) > MAX_NICS:
-        errors.append("%s: %d NICs for %s; a vSphere VM has at most %d" % (src["networks"], len(networks), name, MAX_NICS))
+        errors.append("%s: %d NICs for %s; a vSphere VM has at most %d"
+                      % (src["networks"], len(networks), name, MAX_NICS))
     for i, net in enumerate(networks):
         errors.extend(validate_network(net, "%s[%d]" % (src["networks"], i)))
     return errors
@@ -351,8 +356,8 @@ def validate_request(specs):
         if not spec.get("name"):
             continue
         if spec["name"] in names:
-            errors.append("%s: VM '%s' is listed twice (also %s)" % (spec["src"]["name"], spec["name"],
-                                                                    names[spec["name"]]))
+            errors.append("%s: VM '%s' is listed twice (also %s)"
+                          % (spec["src"]["name"], spec["name"], names[spec["name"]]))
         names.setdefault(spec["name"], spec["src"]["name"])
         if spec["state"] == "absent":
             continue
@@ -464,7 +469,8 @@ def customization_verdict(spec, guest, event=None):
     or None (vCenter posts them; simpler servers do not).
     """
     if event and event["type"] not in ("CustomizationSucceeded", "CustomizationStartedEvent"):
-        return "failed", "vCenter reported %s%s" % (event["type"], ": %s" % event["message"] if event.get("message") else "")
+        detail = ": %s" % event["message"] if event.get("message") else ""
+        return "failed", "vCenter reported %s%s" % (event["type"], detail)
     if guest.get("pending"):
         return "unknown", "the customization has not run in the guest yet"
     ips = static_ips(spec)
@@ -556,7 +562,7 @@ def plan_changes(spec, view):
             nets.append((i, net))
     if nets:
         changes["networks"] = nets
-    action, _ = desired_power(spec["state"], view["power_state"], True)
+    action = desired_power(spec["state"], view["power_state"], True)[0]
     if action:
         changes["power"] = action
     return changes, errors
@@ -580,7 +586,7 @@ def after_view(view, changes, spec):
             after["networks"][i] = net["name"]
         else:
             after["networks"].append(net["name"])
-    _, after["power_state"] = desired_power(spec["state"], view["power_state"], True)
+    after["power_state"] = desired_power(spec["state"], view["power_state"], True)[1]
     if changes.get("power") == "reset":
         after["power_state"] = "poweredOn (reset)"
     return after
@@ -614,9 +620,9 @@ def new_vm_view(spec, template_view):
     view = dict(template_view)
     view["extra_config"], view["attributes"] = {}, {}
     view["power_state"] = "poweredOff"
-    changes, _ = plan_changes(spec, view)
+    changes = plan_changes(spec, view)[0]
     after = after_view(view, changes, spec)
-    _, after["power_state"] = desired_power(spec["state"], "poweredOff", False)
+    after["power_state"] = desired_power(spec["state"], "poweredOff", False)[1]
     return after
 
 

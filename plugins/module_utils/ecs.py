@@ -40,11 +40,19 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported
     quote = quote_plus = urlsplit = proxy_bypass_environment = None
 
-# The connection options live there; modules and the inventory plugin import them from here.
-from ansible_collections.containerops.platform.plugins.module_utils._ecs_connection import (  # noqa: F401
-    CONNECTION_ARGSPEC, Credentials, EcsConfigError, endpoint_option, endpoint_url, is_loopback,
-    resolve_credentials, tls_verify,
+from ansible_collections.containerops.platform.plugins.module_utils import _ecs_connection
+from ansible_collections.containerops.platform.plugins.module_utils._ecs_connection import (
+    EcsConfigError,
+    endpoint_option,
+    endpoint_url,
+    is_loopback,
+    resolve_credentials,
+    tls_verify,
 )
+
+# The connection options live in _ecs_connection; modules and the inventory plugin take them from here.
+CONNECTION_ARGSPEC = _ecs_connection.CONNECTION_ARGSPEC
+Credentials = _ecs_connection.Credentials
 
 try:
     from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
@@ -176,7 +184,7 @@ class EcsError(Exception):
         self.http_status = http_status
         self.attempts = attempts
         self.elapsed = elapsed
-        super(EcsError, self).__init__(self.describe())
+        super().__init__(self.describe())
 
     @property
     def hint(self):
@@ -303,7 +311,7 @@ STABLE = frozenset(["Running", "Stopped"])
 
 class WaitTimeout(Exception):
     def __init__(self, message, last, found=None):
-        super(WaitTimeout, self).__init__(message)
+        super().__init__(message)
         self.last = last  # instance id -> last status seen
         self.found = found or {}  # instance id -> last instance dict, for the ids that were listed
 

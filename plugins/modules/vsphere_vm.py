@@ -47,7 +47,7 @@ description:
     create it once (vCenter refuses the second with C(DuplicateName); a simulator that does not is
     handled the same way) - the second run uses the VM the first one made.
 author:
-  - containerops.platform developers
+  - containerops.platform developers (!UNKNOWN)
 extends_documentation_fragment:
   - containerops.platform.vsphere
 attributes:
@@ -73,8 +73,104 @@ options:
         O(disks), O(networks), O(guest_hostname), O(domain), O(dns_servers), O(customization),
         O(user_data), O(metadata), O(extra_config), O(attributes), O(state)).
       - Mutually exclusive with O(name).
+      - C(instances) is the same option, the name M(containerops.platform.ecs_instance) uses.
     type: list
     elements: dict
+    aliases: [instances]
+    suboptions:
+      name:
+        description: Name of the VM.
+        type: str
+        required: true
+      template:
+        description: O(template) for this VM.
+        type: str
+      cluster:
+        description: O(cluster) for this VM.
+        type: str
+      resource_pool:
+        description: O(resource_pool) for this VM.
+        type: str
+      folder:
+        description: O(folder) for this VM.
+        type: str
+      datastore:
+        description: O(datastore) for this VM.
+        type: str
+      cpus:
+        description: O(cpus) for this VM.
+        type: int
+      memory_mb:
+        description: O(memory_mb) for this VM.
+        type: int
+      disks:
+        description: O(disks) for this VM.
+        type: list
+        elements: dict
+        suboptions:
+          size_gb:
+            description: As O(disks[].size_gb).
+            type: int
+            required: true
+      networks:
+        description: O(networks) for this VM.
+        type: list
+        elements: dict
+        suboptions:
+          name:
+            description: As O(networks[].name).
+            type: str
+            required: true
+          ip:
+            description: As O(networks[].ip).
+            type: str
+          netmask:
+            description: As O(networks[].netmask).
+            type: str
+          prefix:
+            description: As O(networks[].prefix).
+            type: int
+          gateway:
+            description: As O(networks[].gateway).
+            type: str
+          dns_servers:
+            description: As O(networks[].dns_servers).
+            type: list
+            elements: str
+          mac:
+            description: As O(networks[].mac).
+            type: str
+      guest_hostname:
+        description: O(guest_hostname) for this VM.
+        type: str
+        aliases: [hostname]
+      domain:
+        description: O(domain) for this VM.
+        type: str
+      dns_servers:
+        description: O(dns_servers) for this VM.
+        type: list
+        elements: str
+      customization:
+        description: O(customization) for this VM.
+        type: str
+        choices: [auto, linux_prep, none]
+      user_data:
+        description: O(user_data) for this VM. A secret, never shown.
+        type: str
+      metadata:
+        description: O(metadata) for this VM.
+        type: raw
+      extra_config:
+        description: O(extra_config) for this VM.
+        type: dict
+      attributes:
+        description: O(attributes) for this VM.
+        type: dict
+      state:
+        description: O(state) for this VM.
+        type: str
+        choices: [present, poweredon, poweredoff, restarted, absent, running, stopped]
   template:
     description:
       - Template (or VM) to clone a missing VM from, by name or inventory path
@@ -135,10 +231,13 @@ options:
         type: str
         required: true
       ip:
-        description: Static IPv4 address (without a prefix; see O(networks[].prefix)). Without it the NIC uses DHCP.
+        description:
+          - Static IPv4 address (without a prefix; see O(networks[].prefix)). Without it the NIC uses DHCP.
         type: str
       netmask:
-        description: IPv4 netmask, e.g. C(255.255.255.0). Required with O(networks[].ip) unless O(networks[].prefix) is set.
+        description:
+          - IPv4 netmask, e.g. C(255.255.255.0). Required with O(networks[].ip) unless
+            O(networks[].prefix) is set.
         type: str
       prefix:
         description: Prefix length instead of O(networks[].netmask), e.g. C(24).
@@ -204,9 +303,10 @@ options:
     type: dict
   attributes:
     description:
-      - Custom attributes as a dict of name to value, for example the platform role C(containerops.role). Missing attribute definitions
-        are created (for VirtualMachine). Only the attributes given are compared and changed.
-        C(containerops.ip) and C(containerops.customized) are the module's own.
+      - Custom attributes as a dict of name to value, for example the platform role
+        C(containerops.role). Missing attribute definitions are created (for VirtualMachine). Only
+        the attributes given are compared and changed. C(containerops.ip) and
+        C(containerops.customized) are the module's own.
     type: dict
   state:
     description:
@@ -217,8 +317,10 @@ options:
       - V(poweredoff) - exists as configured and is powered off (hard power off).
       - V(restarted) - exists and is reset (hard) if it was on, or powered on. Always C(changed).
       - V(absent) - does not exist. A powered-on VM is deleted only with O(force=true).
+      - V(running) and V(stopped), the words of M(containerops.platform.ecs_instance), are V(poweredon)
+        and V(poweredoff).
     type: str
-    choices: [present, poweredon, poweredoff, restarted, absent]
+    choices: [present, poweredon, poweredoff, restarted, absent, running, stopped]
     default: poweredon
   force:
     description: Allow O(state=absent) to power off and delete VMs that are powered on.
@@ -230,8 +332,10 @@ options:
         a VM created by this task that is the first static ip of O(networks), when one is set; an
         existing VM may report any address (a warning says when it differs from the requested
         one). All VMs are awaited together.
+      - C(wait) is the same option, the name M(containerops.platform.ecs_instance) uses.
     type: bool
     default: false
+    aliases: [wait]
   wait_timeout:
     description:
       - Seconds to wait for the IPs (1 to 86400). The task fails naming the VMs that had none in
@@ -310,14 +414,30 @@ vms:
   type: list
   elements: dict
   contains:
-    name: {description: VM name., type: str}
-    moid: {description: Managed object id (e.g. vm-42); null when the VM does not exist (or in check mode, not yet)., type: str}
-    uuid: {description: BIOS UUID (config.uuid)., type: str}
-    ip: {description: Guest IP address (guest.ipAddress) as vSphere reports it now; null when unknown., type: str}
-    power_state: {description: poweredOn, poweredOff or suspended; null when the VM does not exist., type: str}
-    state: {description: present or absent after the task., type: str}
-    changed: {description: Whether this VM was created, changed, powered or deleted., type: bool}
-    created: {description: Whether this task created the VM (would create, in check mode)., type: bool}
+    name:
+      description: VM name.
+      type: str
+    moid:
+      description: Managed object id (e.g. vm-42); null when the VM does not exist (or in check mode, not yet).
+      type: str
+    uuid:
+      description: BIOS UUID (config.uuid).
+      type: str
+    ip:
+      description: Guest IP address (guest.ipAddress) as vSphere reports it now; null when unknown.
+      type: str
+    power_state:
+      description: V(poweredOn), V(poweredOff) or V(suspended); null when the VM does not exist.
+      type: str
+    state:
+      description: V(present) or V(absent) after the task.
+      type: str
+    changed:
+      description: Whether this VM was created, changed, powered or deleted.
+      type: bool
+    created:
+      description: Whether this task created the VM (would create, in check mode).
+      type: bool
     customization:
       description:
         - V(confirmed) when the guest was seen to take its guest customization (recorded in the
@@ -357,11 +477,14 @@ errors:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.containerops.platform.plugins.module_utils.vsphere import (
-    VSphereError, connection_argument_spec)
+from ansible_collections.containerops.platform.plugins.module_utils._provisioning import ProvisionError
 from ansible_collections.containerops.platform.plugins.module_utils._vsphere_provision import run_vsphere_vm
 from ansible_collections.containerops.platform.plugins.module_utils._vsphere_spec import (
-    merge_vm_specs, secret_values, vm_option_spec)
+    merge_vm_specs,
+    secret_values,
+    vm_option_spec,
+)
+from ansible_collections.containerops.platform.plugins.module_utils.vsphere import connection_argument_spec
 
 
 def argument_spec():
@@ -372,9 +495,9 @@ def argument_spec():
     spec.update(
         datacenter=dict(type="str", required=True),
         name=dict(type="str"),
-        vms=dict(type="list", elements="dict", options=entry_options),
+        vms=dict(type="list", elements="dict", options=entry_options, aliases=["instances"]),
         force=dict(type="bool", default=False),
-        wait_for_ip=dict(type="bool", default=False),
+        wait_for_ip=dict(type="bool", default=False, aliases=["wait"]),
         wait_timeout=dict(type="int", default=300),
         task_timeout=dict(type="int", default=1800),
         **vm_options
@@ -398,14 +521,8 @@ def main():
     module.no_log_values.update(secret_values(merge_vm_specs(module.params)))
     try:
         result = run_vsphere_vm(module.params, check_mode=module.check_mode, warn=module.warn)
-    except VSphereError as exc:
-        details = dict(exc.details)
-        details.setdefault("created", [])
-        if module.params["name"] and details.get("vms"):
-            details["vm"] = details["vms"][0]
-        changed = bool(details.get("created") or details.get("deleted") or
-                       any(vm.get("changed") for vm in details.get("vms", [])))
-        module.fail_json(msg=exc.msg, changed=changed, **details)
+    except ProvisionError as exc:
+        module.fail_json(**exc.fail_args())
     diff = result.pop("diff")
     if module._diff:
         result["diff"] = diff

@@ -11,7 +11,7 @@ LAB := $(BIN)/python lab/labctl.py
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PYTEST_ARGS ?=
 
-.PHONY: demo test unit integration host venv lab-up lab-down lab-status build clean
+.PHONY: demo test unit integration molecule lint sanity host venv lab-up lab-down lab-status build clean
 
 demo: lab-up
 	$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml
@@ -28,6 +28,29 @@ unit: venv
 
 integration: host venv
 	$(BIN)/python -m pytest tests/integration -q $(PYTEST_ARGS)
+
+# Each role's molecule scenario (molecule/<scenario>), one after the other: its own node
+# containers (the lab's node image, built here when missing) on its own network, converge,
+# idempotence, testinfra, destroy. The lab itself is not used.
+MOLECULE_SCENARIOS ?= salt_bootstrap swarm
+molecule: host venv
+	bash lab/node/build.sh containerops-lab/node:bookworm
+	@set -e; for s in $(MOLECULE_SCENARIOS); do \
+	  start=$$SECONDS; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/molecule test -s $$s; \
+	  echo "molecule: scenario $$s passed in $$((SECONDS - start)) s"; \
+	done
+
+# Static checks, nothing skipped: yamllint (.yamllint), ansible-lint at the production
+# profile (.ansible-lint) and the changelog fragments. About 2 minutes.
+lint: venv
+	$(BIN)/yamllint .
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint
+	$(BIN)/antsibull-changelog lint
+
+# Static checks, no lab: ansible-test sanity (no ignore files) in a copy of the tree, then ruff.
+# The first run on a machine builds ansible-test's venvs (~/.ansible/test); later runs reuse them.
+sanity: venv
+	bash .ci/sanity
 
 host:
 	@bash lab/setup-host.sh

@@ -8,9 +8,9 @@ unkind it is and why; run ``python -m ecs_emulator --help``. Standard library on
 """
 
 from .auth import parse_credentials  # noqa: F401
+from .backend import Backend, BackendError, DockerBackend, NoneBackend, make_backend  # noqa: F401
 from .server import Emulator  # noqa: F401
 from .state import World  # noqa: F401
-from .backend import Backend, BackendError, DockerBackend, NoneBackend, make_backend  # noqa: F401
 
 __all__ = ["Emulator", "World", "Backend", "BackendError", "DockerBackend", "NoneBackend",
            "make_backend", "parse_credentials"]

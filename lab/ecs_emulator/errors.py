@@ -52,7 +52,8 @@ def region_not_found():
 
 THROTTLING = (400, "Throttling", "Request was denied due to request throttling.")
 SERVICE_UNAVAILABLE = (503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server.")
-INTERNAL_ERROR = (500, "InternalError", "The request processing has failed due to some unknown error, exception or failure.")
+INTERNAL_ERROR = (500, "InternalError",
+                  "The request processing has failed due to some unknown error, exception or failure.")
 
 
 _NAME_RULES = {

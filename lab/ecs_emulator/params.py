@@ -12,7 +12,6 @@ from .errors import ApiError
 
 
 # ---------------------------------------------------------------------- parameter access
-
 class Params:
     """Request parameters; an empty string counts as not given (the SDK sends set_X("") as X=)."""
 
@@ -63,7 +62,7 @@ class Params:
             m = pat.match(key)
             if m and value != "":
                 found.append((int(m.group(1)), value))
-        return [v for _, v in sorted(found)]
+        return [v for _index, v in sorted(found)]
 
     def tags(self, prefix="Tag", max_n=20):
         """[(key, value-or-None)] from prefix.N.Key / prefix.N.Value, ordered by N."""
@@ -103,7 +102,7 @@ def validate_tags(tags):
     keys = set()
     for key, value in tags:
         low = key.lower()
-        if len(key) > 128 or low.startswith("aliyun") or low.startswith("acs:") or "http://" in low or "https://" in low:
+        if len(key) > 128 or low.startswith(("aliyun", "acs:")) or "http://" in low or "https://" in low:
             raise ApiError(400, "InvalidTagKey.Malformed", "The specified Tag.n.Key is not valid.")
         if value is not None:
             lowv = value.lower()

@@ -323,7 +323,8 @@ class Emulator:
                 "HostId": self._host_id(region_id),
                 "Code": exc.code,
                 "Message": exc.message,
-                "Recommend": "https://api.aliyun.com/troubleshoot?q=%s&product=Ecs&requestId=%s" % (exc.code, request_id),
+                "Recommend": "https://api.aliyun.com/troubleshoot?q=%s&product=Ecs&requestId=%s"
+                             % (exc.code, request_id),
             }
         except Exception:
             log.exception("unexpected error in %s", action)
@@ -356,7 +357,8 @@ class Emulator:
         if version != API_VERSION:
             raise ApiError(400, "InvalidVersion", "Specified parameter Version is not valid.")
         if action not in self.api.actions:
-            raise ApiError(404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.")
+            raise ApiError(404, "InvalidAction.NotFound",
+                           "Specified api is not found, please check your url and method.")
         if request.v3:
             self.auth.v3(request.method, request.path, request.query_pairs, request.headers, request.body)
         else:

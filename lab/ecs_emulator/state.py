@@ -115,7 +115,7 @@ class Scheduler:
                     self._cond.wait(timeout)
                 if self._stopped:
                     return
-                _, _, fn, args = heapq.heappop(self._heap)
+                fn, args = heapq.heappop(self._heap)[2:]
             try:
                 fn(*args)
             except Exception:  # a bad callback must not kill the state machine
@@ -274,11 +274,11 @@ class State:
 
     def new_id(self, prefix, region_id, length=20):
         body_prefix = self.world.id_prefix(region_id)
-        body = body_prefix + "".join(self._rng.choice(_ALNUM) for _ in range(length - len(body_prefix)))
+        body = body_prefix + "".join(self._rng.choice(_ALNUM) for _char in range(length - len(body_prefix)))
         return prefix + body
 
     def new_mac(self):
-        return "00:16:3e:" + ":".join("%02x" % self._rng.randrange(256) for _ in range(3))
+        return "00:16:3e:" + ":".join("%02x" % self._rng.randrange(256) for _octet in range(3))
 
     def used_ips(self, vswitch_id):
         used = {i["PrivateIpAddress"] for i in self.instances.values() if i["VSwitchId"] == vswitch_id}

@@ -10,7 +10,10 @@ out="${1:-$root/.lab/bin/vcsim}"
 case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
 sources=("$here"/*.go)
 
-newest="$(ls -t "${sources[@]}" | head -n 1)"
+newest="${sources[0]}"
+for source in "${sources[@]}"; do
+    if [[ "$source" -nt "$newest" ]]; then newest="$source"; fi
+done
 if [[ -x "$out" && "$out" -nt "$newest" ]]; then
     echo "vcsim: $out is up to date"
     exit 0

@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 
-class ModuleDocFragment(object):
+class ModuleDocFragment:
     # The engine options of every module that goes through module_utils/docker.py.
     DOCUMENTATION = r"""
 requirements:

@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 
-class ModuleDocFragment(object):
+class ModuleDocFragment:
     # Connection options shared by every ECS module and the ECS inventory plugin.
     # The environment is read by the collection's ECS client itself (not by Ansible),
     # so that an option set in a task or config always beats an exported variable.
@@ -57,8 +57,8 @@ options:
     description:
       - ECS API endpoint to use instead of Alibaba Cloud's public ones, for Apsara Stack, a private
         endpoint or a local emulator.
-      - C(host[:port]) or a URL C(https://host[:port]) / C(http://host[:port]). A bare host is reached over https, except
-        loopback hosts (C(127.0.0.1), C(localhost)), which are reached over http.
+      - C(host[:port]) or a URL C(https://host[:port]) / C(http://host[:port]). A bare host is reached over
+        https, except loopback hosts (C(127.0.0.1), C(localhost)), which are reached over http.
       - Plain http to a host that is not loopback is refused unless O(allow_http=true).
       - May contain C({region}), replaced with the region id; or be a dictionary region id -> endpoint. A region
         the dictionary has no entry for is an error; a C("*") entry serves every region not named, and the value

@@ -1,14 +1,18 @@
 # -*- coding: utf-8 -*-
 # Copyright: containerops.platform developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Connection options shared by every vSphere module and the vSphere inventory plugin."""
+"""Connection options shared by every vSphere module and the vSphere inventory plugin.
+
+Modules take the VMWARE_* environment variables through their argument spec (env_fallback);
+the inventory plugin declares its own copies of these options with env: entries, which module
+documentation may not carry."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
 
-class ModuleDocFragment(object):
+class ModuleDocFragment:
 
     DOCUMENTATION = r"""
 options:
@@ -17,32 +21,24 @@ options:
       - vCenter (or ESXi) host name or IP address.
       - Falls back to the environment variable E(VMWARE_HOST).
     type: str
-    env:
-      - name: VMWARE_HOST
   username:
     description:
       - User to log in to vCenter with, e.g. C(automation@vsphere.local).
       - Falls back to the environment variable E(VMWARE_USER).
     type: str
     aliases: [user]
-    env:
-      - name: VMWARE_USER
   password:
     description:
       - Password of O(username). Never logged.
       - Falls back to the environment variable E(VMWARE_PASSWORD).
     type: str
     aliases: [pass, pwd]
-    env:
-      - name: VMWARE_PASSWORD
   port:
     description:
       - HTTPS port of the vCenter API.
       - Falls back to the environment variable E(VMWARE_PORT).
     type: int
     default: 443
-    env:
-      - name: VMWARE_PORT
   validate_certs:
     description:
       - Verify the TLS certificate of vCenter against the controller's CA store.
@@ -50,8 +46,6 @@ options:
       - Falls back to the environment variable E(VMWARE_VALIDATE_CERTS).
     type: bool
     default: true
-    env:
-      - name: VMWARE_VALIDATE_CERTS
 requirements:
   - pyvmomi >= 8.0 on the controller
 notes:

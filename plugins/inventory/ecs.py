@@ -34,7 +34,7 @@ description:
     ansible-core 2.19 renders them because it loads the source file as trusted. Host and group
     variables of the inventory are not available to them.
 author:
-  - containerops.platform developers
+  - containerops.platform developers (!UNKNOWN)
 extends_documentation_fragment:
   - containerops.platform.ecs
   - constructed
@@ -104,6 +104,7 @@ profile: containerops-lab
 endpoint: 127.0.0.1:8990
 regions: [cn-hangzhou, cn-shanghai]
 
+---
 # production: keys from the environment (ALICLOUD_ACCESS_KEY / ALICLOUD_SECRET_KEY), or templated
 plugin: containerops.platform.ecs
 access_key: "{{ lookup('ansible.builtin.env', 'PROD_ALICLOUD_KEY') }}"
@@ -134,11 +135,18 @@ import re
 from ansible.errors import AnsibleError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
-from ansible_collections.containerops.platform.plugins.module_utils.fleet import ROLE_KEY, set_connection_address
 from ansible_collections.containerops.platform.plugins.module_utils.ecs import (
-    CONNECTION_ARGSPEC, HAS_SDK, SDK_IMPORT_ERROR, SDK_MISSING_MSG, EcsConfigError, EcsError, build_client,
-    private_ip, tags_to_dict,
+    CONNECTION_ARGSPEC,
+    HAS_SDK,
+    SDK_IMPORT_ERROR,
+    SDK_MISSING_MSG,
+    EcsConfigError,
+    EcsError,
+    build_client,
+    private_ip,
+    tags_to_dict,
 )
+from ansible_collections.containerops.platform.plugins.module_utils.fleet import ROLE_KEY, set_connection_address
 
 DISCOVERY_REGION = "cn-hangzhou"  # any public region answers DescribeRegions
 
@@ -226,10 +234,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     NAME = "containerops.platform.ecs"
 
     def verify_file(self, path):
-        return super(InventoryModule, self).verify_file(path) and path.endswith(("ecs.yml", "ecs.yaml"))
+        return super().verify_file(path) and path.endswith(("ecs.yml", "ecs.yaml"))
 
     def parse(self, inventory, loader, path, cache=True):
-        super(InventoryModule, self).parse(inventory, loader, path, cache)
+        super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
         if not HAS_SDK:
             raise AnsibleError(SDK_MISSING_MSG % SDK_IMPORT_ERROR)

@@ -34,7 +34,7 @@ description:
     C(inventory_dir) and C(inventory_file) defined. Lookup paths that are relative resolve
     against the current directory. Values from environment variables are never rendered.
 author:
-  - containerops.platform developers
+  - containerops.platform developers (!UNKNOWN)
 extends_documentation_fragment:
   - containerops.platform.vsphere
   - ansible.builtin.constructed
@@ -45,6 +45,29 @@ options:
     type: str
     required: true
     choices: [containerops.platform.vsphere]
+  hostname:
+    description:
+      - vCenter (or ESXi) host name or IP address.
+      - Falls back to the environment variable E(VMWARE_HOST).
+    type: str
+    env:
+      - name: VMWARE_HOST
+  username:
+    description:
+      - User to log in to vCenter with, e.g. C(automation@vsphere.local).
+      - Falls back to the environment variable E(VMWARE_USER).
+    type: str
+    aliases: [user]
+    env:
+      - name: VMWARE_USER
+  password:
+    description:
+      - Password of O(username). Never logged.
+      - Falls back to the environment variable E(VMWARE_PASSWORD).
+    type: str
+    aliases: [pass, pwd]
+    env:
+      - name: VMWARE_PASSWORD
   port:
     description:
       - HTTPS port of the vCenter API. May be a template (rendered, then converted to a number).
@@ -129,7 +152,8 @@ username: "{{ (lookup('ansible.builtin.file', inventory_dir ~ '/../../.lab/lab.j
 password: "{{ (lookup('ansible.builtin.file', inventory_dir ~ '/../../.lab/lab.json') | from_json).vsphere.password }}"
 validate_certs: false
 
-# ---- another file, e.g. inventories/prod/vsphere.yml ----
+---
+# Another file, e.g. inventories/prod/vsphere.yml.
 # Production: credentials from the environment (VMWARE_USER, VMWARE_PASSWORD), one datacenter,
 # a cache, and extra groups.
 plugin: containerops.platform.vsphere
@@ -159,7 +183,12 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 
 from ansible_collections.containerops.platform.plugins.module_utils.fleet import ROLE_KEY, set_connection_address
 from ansible_collections.containerops.platform.plugins.module_utils.vsphere import (
-    HAS_PYVMOMI, VSphereError, connect, normalise_power_state, sanitize_group)
+    HAS_PYVMOMI,
+    VSphereError,
+    connect,
+    normalise_power_state,
+    sanitize_group,
+)
 
 try:
     from pyVmomi import vim
@@ -206,7 +235,7 @@ def to_data(value):
     return value
 
 
-class Structure(object):
+class Structure:
     """Names and parents of datacenters, folders, clusters and hosts: where each VM lives."""
 
     def __init__(self, rows, fields):
@@ -246,10 +275,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     NAME = "containerops.platform.vsphere"
 
     def verify_file(self, path):
-        return super(InventoryModule, self).verify_file(path) and path.endswith(("vsphere.yml", "vsphere.yaml"))
+        return super().verify_file(path) and path.endswith(("vsphere.yml", "vsphere.yaml"))
 
     def parse(self, inventory, loader, path, cache=True):
-        super(InventoryModule, self).parse(inventory, loader, path, cache)
+        super().parse(inventory, loader, path, cache)
         if not HAS_PYVMOMI:
             raise AnsibleParserError("the containerops.platform.vsphere inventory needs pyvmomi on the controller")
         self._config_path = os.path.abspath(path)

@@ -21,14 +21,21 @@ import json
 import time
 
 try:
-    import docker  # noqa: F401  (Docker SDK for Python)
+    import docker  # the Docker SDK for Python
     from docker.errors import APIError, DockerException
     HAS_DOCKER_SDK = True
     DOCKER_SDK_IMPORT_ERROR = None
 except ImportError as exc:  # pragma: no cover - depends on the node
     HAS_DOCKER_SDK = False
     DOCKER_SDK_IMPORT_ERROR = str(exc)
-    APIError = DockerException = Exception
+
+    # Without the SDK, DockerEngine refuses to start, so these are never raised; they keep
+    # the except clauses below valid.
+    class DockerException(Exception):
+        pass
+
+    class APIError(DockerException):
+        pass
 
 SDK_MISSING_MSG = ("the Docker SDK for Python is missing on this node (%s): install it "
                    "(Debian/Ubuntu: apt-get install python3-docker; the containerops.platform.swarm "
@@ -71,7 +78,7 @@ def engine_tls(params):
     return docker.tls.TLSConfig(client_cert=(tls[1], tls[2]), ca_cert=tls[0], verify=True)
 
 
-class DockerEngine(object):
+class DockerEngine:
     """A thin client for one engine, with retries for Swarm's optimistic locking."""
 
     @classmethod

@@ -22,7 +22,7 @@ description:
     same call as a rotation, so no step lies between making a new key and handing it over. Run it
     with C(no_log) and store RV(unlock_key) at once (the swarm role keeps it per cluster ID).
 author:
-  - containerops.platform developers
+  - containerops.platform developers (!UNKNOWN)
 attributes:
   check_mode:
     support: full
@@ -82,7 +82,11 @@ cluster_id:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.containerops.platform.plugins.module_utils.docker import ENGINE_ARGSPEC, DockerEngine, EngineError
+from ansible_collections.containerops.platform.plugins.module_utils.docker import (
+    ENGINE_ARGSPEC,
+    DockerEngine,
+    EngineError,
+)
 
 
 def main():

@@ -20,7 +20,7 @@ description:
   - The node spec is read, changed and written back at its version (retried when another writer got
     there first), so labels and role set elsewhere are kept.
 author:
-  - containerops.platform developers
+  - containerops.platform developers (!UNKNOWN)
 attributes:
   check_mode:
     support: full
@@ -78,7 +78,12 @@ previous_availability:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.containerops.platform.plugins.module_utils.docker import (
-    ENGINE_ARGSPEC, DockerEngine, EngineError, active_tasks, node_summary)
+    ENGINE_ARGSPEC,
+    DockerEngine,
+    EngineError,
+    active_tasks,
+    node_summary,
+)
 
 
 def main():

@@ -25,7 +25,7 @@ description:
     community.docker.docker_node does not wait for a drain; this module does both in one step.
   - The node the module runs on is never removed.
 author:
-  - containerops.platform developers
+  - containerops.platform developers (!UNKNOWN)
 attributes:
   check_mode:
     support: full
@@ -114,7 +114,14 @@ foreign:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.containerops.platform.plugins.module_utils.docker import (
-    ENGINE_ARGSPEC, DockerEngine, EngineError, active_tasks, node_summary, plan_node_prune, removal_refusal)
+    ENGINE_ARGSPEC,
+    DockerEngine,
+    EngineError,
+    active_tasks,
+    node_summary,
+    plan_node_prune,
+    removal_refusal,
+)
 
 
 def demote(spec):

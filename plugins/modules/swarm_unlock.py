@@ -16,13 +16,14 @@ description:
     until it gets the unlock key (C(docker swarm unlock)). community.docker has no module for
     this. This module unlocks the local engine when it is locked and does nothing otherwise.
 author:
-  - containerops.platform developers
+  - containerops.platform developers (!UNKNOWN)
 attributes:
   check_mode:
     support: full
     description: Reports whether the engine would be unlocked.
   diff_mode:
     support: none
+    description: The unlock key is a secret; there is nothing to show.
 extends_documentation_fragment:
   - containerops.platform.docker
 options:
@@ -34,7 +35,6 @@ options:
     type: list
     elements: str
     required: true
-    no_log: true
     aliases: [key]
 """
 
@@ -53,7 +53,11 @@ state:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.containerops.platform.plugins.module_utils.docker import ENGINE_ARGSPEC, DockerEngine, EngineError
+from ansible_collections.containerops.platform.plugins.module_utils.docker import (
+    ENGINE_ARGSPEC,
+    DockerEngine,
+    EngineError,
+)
 
 
 def main():

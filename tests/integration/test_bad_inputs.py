@@ -10,8 +10,11 @@ import json
 import pytest
 
 from labhelpers import ansible, recap, vcsim_vms
-from test_ecs_instance import admin, base_params, run_play
-from test_ecs_instance import ecs_lab  # noqa: F401 (a fixture, used by name)
+from test_ecs_instance import (
+    admin,
+    base_params,
+    run_play,
+)
 from test_vsphere_vm import LAB_NET, TEMPLATE, play
 
 IP = "10.88.16.23%d"
@@ -33,8 +36,8 @@ ECS = [
     ("a name starting with a digit", dict(name="7-t-bad"), ["name", "start"]),
     ("a host name with an underscore", dict(name="t-bad-e8", host_name="t_bad"), ["host_name", "2-64"]),
     ("an IP that is not IPv4", dict(name="t-bad-e9", private_ip="10.88.16"), ["private_ip", "IPv4"]),
-    ("a tag key ECS keeps for itself", dict(name="t-bad-e10", tags={"acs:owner": "me"}), ["tags key 'acs:owner'",
-                                                                                        "rename"]),
+    ("a tag key ECS keeps for itself", dict(name="t-bad-e10", tags={"acs:owner": "me"}),
+     ["tags key 'acs:owner'", "rename"]),
     ("21 tags", dict(name="t-bad-e11", tags={"k%d" % i: "v" for i in range(21)}), ["tags has 21 tags", "20"]),
     ("bandwidth out of range", dict(name="t-bad-e12", internet_max_bandwidth_out=1000),
      ["internet_max_bandwidth_out", "0 to 100"]),
@@ -77,32 +80,36 @@ VSPHERE = [
 
 # (what, playbook, extra vars, words the message must hold)
 ROLES = [
-    ("salt: unknown salt_mode", "bootstrap.yml", {"salt_mode": "agentless"}, ["salt_mode", "masterless"]),
-    ("salt: a log size dockerd cannot parse", "bootstrap.yml", {"docker_log_max_size": "10 MB"},
-     ["docker_log_max_size", "e.g. 10m"]),
+    ("salt: unknown salt_bootstrap_mode", "bootstrap.yml", {"salt_bootstrap_mode": "agentless"},
+     ["salt_bootstrap_mode", "masterless"]),
+    ("salt: a log size dockerd cannot parse", "bootstrap.yml", {"salt_bootstrap_docker_log_max_size": "10 MB"},
+     ["salt_bootstrap_docker_log_max_size", "e.g. 10m"]),
     ("salt: an address pool that holds the node network", "bootstrap.yml",
-     {"docker_default_address_pools": [{"base": "10.88.0.0/16", "size": 24}]},
-     ["docker_default_address_pools", "holds the node's own address", "Fix"]),
+     {"salt_bootstrap_docker_default_address_pools": [{"base": "10.88.0.0/16", "size": 24}]},
+     ["salt_bootstrap_docker_default_address_pools", "holds the node's own address", "Fix"]),
     ("salt: a pool size shorter than its base", "bootstrap.yml",
-     {"docker_default_address_pools": [{"base": "172.30.0.0/16", "size": 8}]}, ["docker_default_address_pools"]),
+     {"salt_bootstrap_docker_default_address_pools": [{"base": "172.30.0.0/16", "size": 8}]},
+     ["salt_bootstrap_docker_default_address_pools"]),
     ("salt: a user both present and absent", "bootstrap.yml",
-     {"platform_users": [{"name": "ops"}], "platform_users_absent": ["ops"]},
-     ["in both platform_users and platform_users_absent", "Fix"]),
+     {"salt_bootstrap_platform_users": [{"name": "ops"}], "salt_bootstrap_platform_users_absent": ["ops"]},
+     ["in both salt_bootstrap_platform_users and salt_bootstrap_platform_users_absent", "Fix"]),
     ("salt: an SSH key with an embedded newline", "bootstrap.yml",
-     {"platform_users": [{"name": "ops", "ssh_keys": ["ssh-ed25519 AAAAC3 ops\nssh-rsa AAAAB3 intruder"]}]},
-     ["platform_users entry 'ops'", "line break"]),
-    ("salt: a port out of range", "bootstrap.yml", {"salt_master_publish_port": 70000},
-     ["salt_master_publish_port", "1 to 65535"]),
-    ("salt: publish and return port the same", "bootstrap.yml", {"salt_master_publish_port": 14506},
+     {"salt_bootstrap_platform_users": [
+         {"name": "ops", "ssh_keys": ["ssh-ed25519 AAAAC3 ops\nssh-rsa AAAAB3 intruder"]}]},
+     ["salt_bootstrap_platform_users entry 'ops'", "line break"]),
+    ("salt: a port out of range", "bootstrap.yml", {"salt_bootstrap_master_publish_port": 70000},
+     ["salt_bootstrap_master_publish_port", "1 to 65535"]),
+    ("salt: publish and return port the same", "bootstrap.yml", {"salt_bootstrap_master_publish_port": 14506},
      ["must differ"]),
-    ("salt: a sysctl that is no sysctl", "bootstrap.yml", {"platform_sysctls": {"swappiness": 10}},
-     ["platform_sysctls['swappiness']"]),
+    ("salt: a sysctl that is no sysctl", "bootstrap.yml", {"salt_bootstrap_platform_sysctls": {"swappiness": 10}},
+     ["salt_bootstrap_platform_sysctls['swappiness']"]),
     ("salt: a daemon.json key another variable owns", "bootstrap.yml",
-     {"docker_daemon_extra": {"hosts": ["tcp://0.0.0.0:2375"]}}, ["docker_daemon_extra sets hosts"]),
-    ("salt: remote API without TLS material", "bootstrap.yml", {"docker_remote_api_enabled": True},
-     ["docker_remote_api_ca_cert", "set all three"]),
-    ("salt: a negative splay", "bootstrap.yml", {"salt_highstate_splay_seconds": -1},
-     ["salt_highstate_splay_seconds"]),
+     {"salt_bootstrap_docker_daemon_extra": {"hosts": ["tcp://0.0.0.0:2375"]}},
+     ["salt_bootstrap_docker_daemon_extra sets hosts"]),
+    ("salt: remote API without TLS material", "bootstrap.yml", {"salt_bootstrap_docker_remote_api_enabled": True},
+     ["salt_bootstrap_docker_remote_api_ca_cert", "set all three"]),
+    ("salt: a negative splay", "bootstrap.yml", {"salt_bootstrap_highstate_splay_seconds": -1},
+     ["salt_bootstrap_highstate_splay_seconds"]),
     ("swarm: a manager listed twice", "cluster.yml", {"swarm_managers": ["lab-vs-1", "lab-vs-1", "lab-ecs-1"]},
      ["swarm_managers lists lab-vs-1 more than once", "Fix"]),
     ("swarm: an even number of managers", "cluster.yml", {"swarm_managers": ["lab-vs-1", "lab-vs-2"]},
@@ -118,8 +125,8 @@ ROLES = [
      ["swarm_unlock_key_rotate=true needs swarm_autolock=true"]),
     ("swarm: a negative drain timeout", "cluster.yml", {"swarm_drain_timeout": -5}, ["swarm_drain_timeout"]),
     ("swarm: no worker batch", "cluster.yml", {"swarm_engine_restart_batch": 0}, ["swarm_engine_restart_batch"]),
-    ("swarm: the unlock key in an AWX job's home", "cluster.yml", {"swarm_autolock": True, "awx_job_id": 7,
-                                                                  "swarm_unlock_key_dir": "~/.containerops/swarm"},
+    ("swarm: the unlock key in an AWX job's home", "cluster.yml",
+     {"swarm_autolock": True, "awx_job_id": 7, "swarm_unlock_key_dir": "~/.containerops/swarm"},
      ["AWX job", "swarm_unlock_key_dir"]),
 ]
 
@@ -129,11 +136,11 @@ def words_in(text, words):
     return [w for w in words if w not in flat]
 
 
-def test_ecs_instance_refuses_bad_input_and_creates_nothing(ecs_lab, tmp_path):  # noqa: F811
+def test_ecs_instance_refuses_bad_input_and_creates_nothing(ecs_lab, tmp_path):
     lab = ecs_lab
     admin(lab, "/stats", "DELETE")
-    results = run_play(lab, tmp_path, [dict(base_params(lab, **params), _name=what) for what, params, _ in ECS])
-    for (what, _, words), result in zip(ECS, results):
+    results = run_play(lab, tmp_path, [dict(base_params(lab, **params), _name=what) for what, params, _words in ECS])
+    for (what, _params, words), result in zip(ECS, results):
         assert result.get("failed"), f"{what}: went through: {result}"
         assert not words_in(result["msg"], words), f"{what}: {result['msg']}"
         assert result["created"] == [] and result["api_calls"] == {}, what
@@ -142,8 +149,8 @@ def test_ecs_instance_refuses_bad_input_and_creates_nothing(ecs_lab, tmp_path): 
 
 
 def test_vsphere_vm_refuses_bad_input_and_creates_nothing(lab, tmp_path):
-    results = play(tmp_path, [(what, args) for what, args, _ in VSPHERE])
-    for what, _, words in VSPHERE:
+    results = play(tmp_path, [(what, args) for what, args, _words in VSPHERE])
+    for what, _args, words in VSPHERE:
         result = results[what]
         assert result.get("failed"), f"{what}: went through: {result}"
         assert not words_in(result["msg"], words), f"{what}: {result['msg']}"
@@ -159,7 +166,7 @@ def role_run(case):
 def test_the_roles_refuse_bad_input_before_any_node_changes():
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         runs = list(pool.map(role_run, ROLES))
-    for (what, _, _, words), run in runs:
+    for (what, _playbook, _extra, words), run in runs:
         out = run.stdout + run.stderr
         assert run.returncode != 0, f"{what}: went through"
         assert not words_in(out, words), f"{what}: {words_in(out, words)} not in {out[-2500:]}"

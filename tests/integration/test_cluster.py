@@ -12,8 +12,18 @@ import time
 
 import pytest
 
-from labhelpers import (REPO, ansible, drift_node, inventory_without, recap, machines, node_converged, salt_master,
-                        ssh, wait_until)
+from labhelpers import (
+    REPO,
+    ansible,
+    drift_node,
+    inventory_without,
+    machines,
+    node_converged,
+    recap,
+    salt_master,
+    ssh,
+    wait_until,
+)
 
 MANAGERS = {"lab-vs-1": "10.88.1.11", "lab-vs-2": "10.88.1.12", "lab-ecs-1": "10.88.16.11"}
 WORKERS = {"lab-vs-3": "10.88.1.13", "lab-ecs-2": "10.88.17.11", "lab-ecs-3": "10.88.32.11"}
@@ -21,6 +31,7 @@ NODES = {**MANAGERS, **WORKERS}
 LEADER_IP = MANAGERS["lab-vs-1"]
 IMAGE = "containerops-lab/busybox:latest"
 KEY_DIR = os.path.join(REPO, ".lab", "swarm")    # swarm_unlock_key_dir of the lab inventory
+
 
 def ok(result):
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
@@ -53,7 +64,8 @@ def swarm_state(lab, ip):
 def nodes(lab, ip=LEADER_IP):
     """[(hostname, status, manager status, labels)] of the swarm, seen from a manager."""
     out = sh(lab, ip, "docker node inspect $(docker node ls -q) --format "
-                      "'{{json .Description.Hostname}} {{json .Status.State}} {{json .Spec.Role}} {{json .Spec.Labels}}'")
+                      "'{{json .Description.Hostname}} {{json .Status.State}} {{json .Spec.Role}}"
+                      " {{json .Spec.Labels}}'")
     return sorted(tuple(json.loads(x) for x in line.split(" ", 3)) for line in out.splitlines())
 
 
@@ -65,11 +77,11 @@ def spec_snapshot(lab, ip=LEADER_IP):
 
 def assert_healthy(lab, ip=LEADER_IP):
     found = nodes(lab, ip)
-    assert [(h, s, r) for h, s, r, _ in found] == sorted(
+    assert [(h, s, r) for h, s, r, _labels in found] == sorted(
         (h, "ready", "manager" if h in MANAGERS else "worker") for h in NODES), found
-    providers = {labels.get("containerops.provider") for _, _, _, labels in found}
+    providers = {node[3].get("containerops.provider") for node in found}
     assert providers == {"vsphere", "ecs"}
-    for host, _, _, labels in found:
+    for host, _state, _role, labels in found:
         assert labels["containerops.managed"] == "true" and labels["containerops.zone"], (host, labels)
         assert labels["containerops.workload-class"] == "general"
 
@@ -160,7 +172,7 @@ def test_salt_restores_drift_on_swarm_members_and_the_swarm_is_healthy_after(swa
     run = ssh(lab, NODES[worker], "systemctl start containerops-salt-highstate.service", timeout=240)
     assert run.returncode == 0, run.stderr
     for host in (manager, worker):
-        wait_until(lambda: node_converged(lab, NODES[host], live_restore=False), 180, interval=2,
+        wait_until(lambda host=host: node_converged(lab, NODES[host], live_restore=False), 180, interval=2,
                    what=f"Salt to restore {host}")
 
     wait_until(lambda: seen_as(manager) == "ready" and seen_as(worker) == "ready", 90, interval=2,
@@ -294,7 +306,8 @@ def engine_windows(lab):
     return windows
 
 
-POOLS = json.dumps({"docker_default_address_pools": [{"base": "172.31.0.0/16", "size": 24}]})   # restart needed
+# Needs an engine restart.
+POOLS = json.dumps({"salt_bootstrap_docker_default_address_pools": [{"base": "172.31.0.0/16", "size": 24}]})
 
 
 def test_engine_restarts_never_hit_two_swarm_nodes_at_once(swarm):
@@ -325,9 +338,9 @@ def test_engine_restarts_never_hit_two_swarm_nodes_at_once(swarm):
         after = engine_windows(lab)
         assert all(after[h][0] > before[h][1] for h in NODES), (before, after)   # each engine restarted
         down = sorted(after.items(), key=lambda item: item[1])
-        for (host, (_, up)), (next_host, (stop, _)) in zip(down, down[1:]):
+        for (host, (_stop, up)), (next_host, (stop, _up)) in zip(down, down[1:]):
             assert up < stop, f"{next_host}'s engine stopped before {host}'s was up again"
-        assert {h for h, _ in down[:3]} == set(WORKERS)   # workers first, then the managers
+        assert {h for h, _window in down[:3]} == set(WORKERS)   # workers first, then the managers
         assert {swarm_state(lab, ip) for ip in NODES.values()} == {"active"}   # managers unlocked
         # The roll ends when the manager it worked through knows every node's state; the leader (elected
         # anew while the managers restarted) learns them from the next heartbeats, within seconds.
@@ -364,7 +377,8 @@ def test_autolock_key_kept_per_cluster_rotated_safely_and_used_after_restart(swa
     other_cluster = os.path.join(KEY_DIR, "some-other-swarm.key")   # another swarm run from this controller
 
     def history_limit():
-        return sh(lab, LEADER_IP, "docker info --format '{{.Swarm.Cluster.Spec.Orchestration.TaskHistoryRetentionLimit}}'")
+        return sh(lab, LEADER_IP,
+                  "docker info --format '{{.Swarm.Cluster.Spec.Orchestration.TaskHistoryRetentionLimit}}'")
     default_limit = history_limit()
     sh(lab, LEADER_IP, "docker swarm update --task-history-limit 7 >/dev/null")   # a setting made by hand
     try:

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import urllib.request
 
-import pytest
 import yaml
 
 from labhelpers import REPO, docker_state, wait_for_ssh, wait_until
@@ -82,7 +81,7 @@ def run_play(lab, tmp_path, tasks, check=False, diff=False, defaults=None):
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALICLOUD_ACCESS_KEY",
                  "ALICLOUD_SECRET_KEY", "ALICLOUD_ECS_ENDPOINT", "ALICLOUD_PROFILE"):
         env.pop(name, None)
-    proc = subprocess.run(cmd, cwd=str(tmp_path), env=env, text=True, capture_output=True, timeout=900)
+    proc = subprocess.run(cmd, cwd=str(tmp_path), env=env, text=True, capture_output=True, timeout=900, check=False)
     assert out.exists(), "ansible-playbook did not finish:\n%s\n%s" % (proc.stdout[-4000:], proc.stderr[-4000:])
     return json.loads(out.read_text())
 
@@ -98,16 +97,6 @@ def force_delete(lab, prefix="t-ecs-"):
     wait_until(lambda: not [i for i in admin(lab, "/instances")["releasing"].values()
                             if i["InstanceName"].startswith(prefix)] and not emulator_instances(lab, prefix),
                120, what="test instances removed")
-
-
-@pytest.fixture
-def ecs_lab(lab):
-    """The lab with no t-ecs-* instances and no faults, before and after the test."""
-    admin(lab, "/faults", "DELETE")
-    force_delete(lab)
-    yield lab
-    admin(lab, "/faults", "DELETE")
-    force_delete(lab)
 
 
 def by_name(result):

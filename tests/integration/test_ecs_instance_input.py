@@ -4,18 +4,17 @@ any API call, naming the parameter and the fix; a private https endpoint is veri
 Names t-ecs-v*, IPs with last octets 170-199; each test deletes what it made and resets faults.
 """
 import json
-import os
-import sys
 
-from labhelpers import REPO
-from test_ecs_instance import base_params, connection, emulator_instances, run_play
-from test_ecs_instance import ecs_lab  # noqa: F401 (a fixture, used by name)
+from ecs_proxy import EcsProxy, tls_files
+from test_ecs_instance import (
+    base_params,
+    connection,
+    emulator_instances,
+    run_play,
+)
 
-sys.path.insert(0, os.path.join(REPO, "tests", "unit"))
-from test_ecs_instance_lag import EcsProxy, tls_files  # noqa: E402
 
-
-def test_bad_input_fails_before_any_api_call(ecs_lab, tmp_path):  # noqa: F811
+def test_bad_input_fails_before_any_api_call(ecs_lab, tmp_path):
     lab = ecs_lab
     cases = [
         ("instances[1].private_ip", base_params(lab, instances=[
@@ -28,7 +27,7 @@ def test_bad_input_fails_before_any_api_call(ecs_lab, tmp_path):  # noqa: F811
         ("wait_timeout", base_params(lab, name="t-ecs-v6", private_ip="10.88.16.199", wait_timeout=-1)),
     ]
     results = run_play(lab, tmp_path, [dict(params, _name=param) for param, params in cases])
-    for (param, params), result in zip(cases, results):
+    for (param, _params), result in zip(cases, results):
         assert result.get("failed"), "%s: expected a failure, got %s" % (param, result)
         assert result["msg"].startswith("nothing was changed: ") and param in result["msg"], result["msg"]
         # Not one API call was made for it, and it says so.
@@ -36,7 +35,7 @@ def test_bad_input_fails_before_any_api_call(ecs_lab, tmp_path):  # noqa: F811
     assert emulator_instances(lab, "t-ecs-v") == []
 
 
-def test_a_private_https_endpoint_is_verified_with_ca_bundle(ecs_lab, tmp_path):  # noqa: F811
+def test_a_private_https_endpoint_is_verified_with_ca_bundle(ecs_lab, tmp_path):
     lab = ecs_lab
     ca, cert, key = tls_files(tmp_path)
     absent = {"name": "t-ecs-v7", "state": "absent"}  # one DescribeInstances, nothing to change
@@ -51,7 +50,7 @@ def test_a_private_https_endpoint_is_verified_with_ca_bundle(ecs_lab, tmp_path):
     assert lab["ecs"]["access_key_secret"] not in json.dumps([trusted, untrusted, unchecked])
 
 
-def test_the_labs_own_https_listener_with_the_lab_ca(ecs_lab, tmp_path):  # noqa: F811
+def test_the_labs_own_https_listener_with_the_lab_ca(ecs_lab, tmp_path):
     lab = ecs_lab
     https = connection(lab, endpoint=lab["ecs"]["https_endpoint"], ca_bundle=lab["ecs"]["ca_file"])
     (result,) = run_play(lab, tmp_path, [{"name": "t-ecs-v8", "state": "absent"}], defaults=https)

@@ -1,20 +1,20 @@
 """containerops.platform.ecs_instance through ansible-playbook when DescribeInstances lags behind
 RunInstances, as real ECS does: one paid instance per name, however slowly ECS lists them.
 
-The lag comes from EcsProxy (tests/unit/test_ecs_instance_lag.py), a small HTTP proxy on loopback
+The lag comes from EcsProxy (tests/support/ecs_proxy.py), a small HTTP proxy on loopback
 in front of the lab's emulator that hides instances younger than N seconds from DescribeInstances
 and DescribeInstanceStatus, and from the emulator's own listing lag (its list_lag fault).
 Names t-ecs-l*, IPs with last octets 170-199; each test deletes what it made and resets faults.
 """
-import os
-import sys
 
-from labhelpers import REPO
-from test_ecs_instance import admin, base_params, connection, emulator_instances, run_play
-from test_ecs_instance import ecs_lab  # noqa: F401 (a fixture, used by name)
-
-sys.path.insert(0, os.path.join(REPO, "tests", "unit"))
-from test_ecs_instance_lag import EcsProxy  # noqa: E402
+from ecs_proxy import EcsProxy
+from test_ecs_instance import (
+    admin,
+    base_params,
+    connection,
+    emulator_instances,
+    run_play,
+)
 
 
 def made_since(lab, seq):
@@ -25,7 +25,7 @@ def ids(result):
     return sorted(r["instance_id"] for r in result["instances"])
 
 
-def test_six_instances_behind_a_six_second_listing_lag_are_made_once(ecs_lab, tmp_path):  # noqa: F811
+def test_six_instances_behind_a_six_second_listing_lag_are_made_once(ecs_lab, tmp_path):
     lab = ecs_lab
     six = [{"name": "t-ecs-l%02d" % i, "private_ip": "10.88.16.%d" % (170 + i)} for i in range(1, 7)]
     seq = admin(lab, "/instances")["seq"]
@@ -42,7 +42,7 @@ def test_six_instances_behind_a_six_second_listing_lag_are_made_once(ecs_lab, tm
     assert second["changed"] is False and second["created"] == [] and ids(second) == ids(first)
 
 
-def test_a_run_cut_short_reports_its_ids_and_a_rerun_makes_nothing_new(ecs_lab, tmp_path):  # noqa: F811
+def test_a_run_cut_short_reports_its_ids_and_a_rerun_makes_nothing_new(ecs_lab, tmp_path):
     lab = ecs_lab
     two = [{"name": "t-ecs-l11", "private_ip": "10.88.16.181"}, {"name": "t-ecs-l12", "private_ip": "10.88.16.182"}]
     seq = admin(lab, "/instances")["seq"]
@@ -61,7 +61,7 @@ def test_a_run_cut_short_reports_its_ids_and_a_rerun_makes_nothing_new(ecs_lab, 
     assert made_since(lab, seq) == 2
 
 
-def test_the_emulators_own_listing_lag(ecs_lab, tmp_path):  # noqa: F811
+def test_the_emulators_own_listing_lag(ecs_lab, tmp_path):
     lab = ecs_lab
     admin(lab, "/faults", "PUT", {"list_lag": 6})
     assert admin(lab, "/faults")["list_lag"] == 6

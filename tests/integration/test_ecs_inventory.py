@@ -11,7 +11,7 @@ import sys
 import pytest
 import yaml
 
-from labhelpers import unwrap_unsafe, REPO
+from labhelpers import REPO, unwrap_unsafe
 from test_ecs_instance import IMAGE, SG_HZ, TYPE, VSW_H, VSW_I, admin, connection, run_play
 
 BIN = os.path.dirname(sys.executable)
@@ -32,7 +32,7 @@ def inventory(tmp_path, config, env=None, subdir="inv/ecs"):
         if name not in (env or {}):
             run_env.pop(name, None)
     proc = subprocess.run([os.path.join(BIN, "ansible-inventory"), "-i", str(source), "--list"],
-                          cwd=str(tmp_path), env=run_env, text=True, capture_output=True, timeout=120)
+                          cwd=str(tmp_path), env=run_env, text=True, capture_output=True, timeout=120, check=False)
     return proc, (unwrap_unsafe(json.loads(proc.stdout)) if proc.returncode == 0 and proc.stdout.strip() else None)
 
 
@@ -84,8 +84,8 @@ def test_lists_instances_of_both_regions_with_fleet_groups_and_vars(lab, fleet, 
     assert members(inv, "role_manager") == {"t-ecs-i1"}
     assert members(inv, "role_worker") == {"t-ecs-i2", "t-ecs-i3"}
     i1, i2, i3 = hosts["t-ecs-i1"], hosts["t-ecs-i2"], hosts["t-ecs-i3"]
-    assert (i1["ansible_host"], i2["ansible_host"], i3["ansible_host"]) == ("10.88.16.170", "10.88.17.171",
-                                                                           "10.88.32.172")
+    assert (i1["ansible_host"], i2["ansible_host"], i3["ansible_host"]) == (
+        "10.88.16.170", "10.88.17.171", "10.88.32.172")
     assert i1["platform_provider"] == "ecs" and i1["platform_region"] == "cn-hangzhou"
     assert i3["platform_region"] == "cn-shanghai" and i3["platform_zone"] == "cn-shanghai-b"
     assert i1["platform_observed_role"] == "manager" and i1["platform_power_state"] == "running"
@@ -102,11 +102,12 @@ def test_lists_instances_of_both_regions_with_fleet_groups_and_vars(lab, fleet, 
 
 
 def test_server_side_filters(lab, fleet, tmp_path):
-    _, stopped = inventory(tmp_path, lab_source(tmp_path, statuses=["Stopped"]))
-    _, in_vsw = inventory(tmp_path, lab_source(tmp_path, vswitch_ids=[VSW_I, VSW_SH_B]))
-    _, managers = inventory(tmp_path, lab_source(tmp_path, tags={"containerops.role": "manager"}))
-    _, in_vpc = inventory(tmp_path, lab_source(tmp_path, regions=["cn-shanghai"],
-                                               vpc_ids=["vpc-uf6lab0shanghai000001"]))
+    # inventory() answers (the process, the listing): only the listing matters here.
+    stopped = inventory(tmp_path, lab_source(tmp_path, statuses=["Stopped"]))[1]
+    in_vsw = inventory(tmp_path, lab_source(tmp_path, vswitch_ids=[VSW_I, VSW_SH_B]))[1]
+    managers = inventory(tmp_path, lab_source(tmp_path, tags={"containerops.role": "manager"}))[1]
+    in_vpc = inventory(tmp_path, lab_source(tmp_path, regions=["cn-shanghai"],
+                                            vpc_ids=["vpc-uf6lab0shanghai000001"]))[1]
     assert set(stopped["_meta"]["hostvars"]) == {"t-ecs-i2"}
     assert set(in_vsw["_meta"]["hostvars"]) == {"t-ecs-i2", "t-ecs-i3"}
     assert set(managers["_meta"]["hostvars"]) == {"t-ecs-i1"}

@@ -2,16 +2,27 @@
 from aliyunsdkecs.request.v20140526.StartInstancesRequest import StartInstancesRequest
 from aliyunsdkecs.request.v20140526.StopInstancesRequest import StopInstancesRequest
 
-from labhelpers import (delete_ecs_instances, docker_state, ecs_caller, ecs_instance, run_node_instance, ssh,
-                        wait_for_ssh, wait_until)
+from labhelpers import (
+    delete_ecs_instances,
+    docker_state,
+    ecs_caller,
+    ecs_instance,
+    run_node_instance,
+    ssh,
+    wait_for_ssh,
+    wait_until,
+)
 
 
 def test_instance_is_a_node_reachable_at_its_private_ip(lab):
     call = ecs_caller(lab)
     instance_id, ip = run_node_instance(lab, call, "lab-test-ecs1", 201)
     container = lab["ecs"]["container_prefix"] + instance_id
-    # Not listed for the first seconds (ECS lists a new instance late): no status yet.
-    status = lambda: (ecs_instance(call, instance_id) or {}).get("Status")  # noqa: E731
+
+    def status():
+        # Not listed for the first seconds (ECS lists a new instance late): no status yet.
+        return (ecs_instance(call, instance_id) or {}).get("Status")
+
     try:
         wait_until(lambda: status() == "Running", 60, what="Running")
         assert ecs_instance(call, instance_id)["VpcAttributes"]["PrivateIpAddress"]["IpAddress"] == [ip]

@@ -96,7 +96,7 @@ def test_two_provision_runs_at_once_make_each_machine_once_and_no_ip_twice(lab, 
     playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     try:
         runs = [subprocess.Popen([playbook, "-i", inv, "playbooks/provision.yml"], cwd=REPO, env=env, text=True,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _run in range(2)]
         outputs = [r.communicate(timeout=900)[0] for r in runs]
         for run, out in zip(runs, outputs):
             assert run.returncode == 0, out[-4000:]

@@ -9,8 +9,8 @@ from pyVim.connect import Disconnect
 from pyVim.task import WaitForTask
 from pyVmomi import vim
 
-from labhelpers import unwrap_unsafe, LAB_JSON, REPO, vsphere_connect, vsphere_find, wait_for_ssh
-from test_vsphere_vm import TEMPLATE, destroy_vm, node_args, play
+from labhelpers import LAB_JSON, REPO, destroy_vm, unwrap_unsafe, vsphere_connect, vsphere_find, wait_for_ssh
+from test_vsphere_vm import TEMPLATE, node_args, play
 
 BIN = os.path.dirname(sys.executable)
 MANAGER, WORKER, IN_FOLDER = "t-vs-inv1", "t-vs-inv2", "t-vs-inv3"
@@ -34,7 +34,7 @@ def inventory(tmp_path, *args, name="lab.vsphere.yml", **options):
     path.write_text(config_text(tmp_path, **options))
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"))
     proc = subprocess.run([os.path.join(BIN, "ansible-inventory"), "-i", str(path), "--list", *args],
-                          cwd=REPO, env=env, text=True, capture_output=True, timeout=300)
+                          cwd=REPO, env=env, text=True, capture_output=True, timeout=300, check=False)
     parsed = json.loads(proc.stdout) if proc.returncode == 0 and proc.stdout.strip() else None
     return proc, unwrap_unsafe(parsed)
 
@@ -107,7 +107,7 @@ def test_ansible_reaches_the_manager_through_the_inventory(lab, fleet, tmp_path)
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_HOST_KEY_CHECKING="False")
     proc = subprocess.run([os.path.join(BIN, "ansible"), "-i", str(path), "role_manager:&t-vs-*", "-m", "command",
                            "-a", "hostname", "-u", lab["ssh"]["user"], "--private-key", lab["ssh"]["private_key"]],
-                          cwd=REPO, env=env, text=True, capture_output=True, timeout=120)
+                          cwd=REPO, env=env, text=True, capture_output=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "%s | CHANGED | rc=0" % MANAGER in proc.stdout and MANAGER in proc.stdout.split(">>")[-1]
 
@@ -122,7 +122,8 @@ def test_scoping_filters_and_constructed_options(fleet, tmp_path):
                               filters=["vsphere_name.startswith('t-vs-inv')", "platform_power_state == 'stopped'"],
                               keyed_groups=[{"key": "vsphere_config_guest_id", "prefix": "os"}],
                               groups={"in_folder": "vsphere_folder_path.endswith('t-vs-invfolder')"},
-                              compose={"memory_gb": "vsphere_config_hardware_memory_mb // 1024", "vm_name": "vsphere_name"},
+                              compose={"memory_gb": "vsphere_config_hardware_memory_mb // 1024",
+                                       "vm_name": "vsphere_name"},
                               hostnames=["uuid"])
     assert proc.returncode == 0, proc.stderr
     by_uuid = {fleet[WORKER]["uuid"]: WORKER, fleet[IN_FOLDER]["uuid"]: IN_FOLDER}
@@ -142,7 +143,7 @@ def test_scoping_filters_and_constructed_options(fleet, tmp_path):
     ({"validate_certs": True}, ["validate_certs", "certificate"]),
 ])
 def test_errors_name_the_option(lab, tmp_path, options, words):
-    proc, _ = inventory(tmp_path, **options)
+    proc = inventory(tmp_path, **options)[0]
     output = proc.stdout + proc.stderr
     assert "Unable to parse" in output or proc.returncode != 0
     for word in words:
@@ -158,5 +159,5 @@ def test_cache_serves_the_listing_without_asking_vcenter(fleet, tmp_path):
     # With a wrong password vCenter would refuse: the listing must come from the cache.
     proc, cached = inventory(tmp_path, password="not-the-password", **cache)
     assert proc.returncode == 0 and members(cached, "provider_vsphere") == members(first, "provider_vsphere")
-    proc, _ = inventory(tmp_path, "--flush-cache", password="not-the-password", **cache)
+    proc = inventory(tmp_path, "--flush-cache", password="not-the-password", **cache)[0]
     assert "rejected the login" in proc.stdout + proc.stderr

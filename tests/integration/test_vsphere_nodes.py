@@ -6,8 +6,15 @@ from pyVim.connect import Disconnect
 from pyVim.task import WaitForTask
 from pyVmomi import vim
 
-from labhelpers import (clone_node_vm, docker_state, vm_container, vsphere_connect, vsphere_find,
-                        wait_for_ssh, wait_until)
+from labhelpers import (
+    clone_node_vm,
+    docker_state,
+    vm_container,
+    vsphere_connect,
+    vsphere_find,
+    wait_for_ssh,
+    wait_until,
+)
 
 VM_IP = "10.88.1.201"  # vSphere port-group range of the lab network
 

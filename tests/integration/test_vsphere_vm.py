@@ -13,12 +13,19 @@ import sys
 import tempfile
 
 import pytest
-from pyVim.connect import Disconnect
 from pyVim.task import WaitForTask
 from pyVmomi import vim
 
-from labhelpers import (LAB_JSON, REPO, docker_state, vm_container, vsphere_connect, vsphere_find,
-                        wait_for_ssh, wait_until)
+from labhelpers import (
+    LAB_JSON,
+    REPO,
+    destroy_vm,
+    docker_state,
+    vm_container,
+    vsphere_find,
+    wait_for_ssh,
+    wait_until,
+)
 
 BIN = os.path.dirname(sys.executable)
 TEMPLATE = "debian12-template"
@@ -37,7 +44,7 @@ CONNECTION = {
 }
 
 
-class Play(object):
+class Play:
     """An ansible-playbook run of vsphere_vm tasks; wait() gives {task name: registered result}."""
 
     def __init__(self, proc, out):
@@ -106,31 +113,6 @@ def node_args(lab, name, ip, **more):
             "wait_for_ip": True, "wait_timeout": 120}
     args.update(more)
     return args
-
-
-@pytest.fixture
-def si(lab):
-    si = vsphere_connect(lab)
-    yield si
-    Disconnect(si)
-
-
-@pytest.fixture
-def cleanup(si):
-    """Names of VMs to remove after the test, whatever happened."""
-    names = []
-    yield names
-    for name in names:
-        destroy_vm(si, name)
-
-
-def destroy_vm(si, name):
-    vm = vsphere_find(si, vim.VirtualMachine, name)
-    while vm is not None:
-        if vm.runtime.powerState == "poweredOn":
-            WaitForTask(vm.PowerOffVM_Task())
-        WaitForTask(vm.Destroy_Task())
-        vm = vsphere_find(si, vim.VirtualMachine, name)
 
 
 def attributes(si, vm):
@@ -312,7 +294,7 @@ FAILURE_VMS = ["t-vs-f1", "t-vs-f2", "t-vm-bad1", "t-vm-bad2", "t-vm/bad2"]
 @pytest.fixture(scope="module")
 def failure_results(lab, tmp_path_factory):
     """All failure cases in one playbook (each task continues on error)."""
-    return play(tmp_path_factory.mktemp("failures"), [(name, args) for name, args, _ in FAILURES])
+    return play(tmp_path_factory.mktemp("failures"), [(name, args) for name, args, _words in FAILURES])
 
 
 @pytest.mark.parametrize("name, args, words", FAILURES, ids=[f[0] for f in FAILURES])
@@ -371,7 +353,7 @@ def test_an_ip_outside_the_port_groups_ip_pool_is_refused(lab, si, tmp_path):
     pool = vim.vApp.IpPool(
         name="t-vs-pool",
         ipv4Config=vim.vApp.IpPool.IpPoolConfigInfo(subnetAddress="10.99.0.0", netmask="255.255.255.0",
-                                                     gateway="10.99.0.1", range="10.99.0.10#10", ipPoolEnabled=False),
+                                                    gateway="10.99.0.1", range="10.99.0.10#10", ipPoolEnabled=False),
         networkAssociation=[vim.vApp.IpPool.Association(network=portgroup, networkName=portgroup.name)])
     pool_id = content.ipPoolManager.CreateIpPool(dc=datacenter, pool=pool)
     try:

@@ -10,7 +10,6 @@ interleave; they are what a user relies on.
 from pyVmomi import vim
 
 from test_vsphere_vm import LAB_NET, TEMPLATE, assert_failed_naming, start_play
-from test_vsphere_vm import cleanup, si  # noqa: F401 (fixtures, used by name)
 
 
 def all_vms(si):

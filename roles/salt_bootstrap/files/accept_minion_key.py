@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Accept exactly one minion's key on the salt-master, by fingerprint.
 
 usage: accept_minion_key.py SALT_KEY CONF_DIR MINION_ID EXPECTED_FINGERPRINT [TIMEOUT [PUBKEY_FILE]]
@@ -34,7 +34,8 @@ def main():
     pubkey = sys.argv[6] if len(sys.argv) > 6 else None
 
     def key(*args):
-        done = subprocess.run([salt_key, "-c", conf, "--out", "json", "-y", *args], text=True, capture_output=True)
+        done = subprocess.run([salt_key, "-c", conf, "--out", "json", "-y", *args],
+                              text=True, capture_output=True, check=False)
         if done.returncode != 0:
             # Without this the loop below would retry a failing salt-key without end.
             print(json.dumps({"changed": True, "msg": f"{minion}: salt-key {' '.join(args)} failed: "
@@ -94,8 +95,8 @@ def main():
         if time.monotonic() > deadline:
             print(json.dumps({"changed": changed, "msg": (
                 f"{minion}: its key never reached the master within {timeout:.0f}s. Check that the node reaches "
-                f"salt_master_address on salt_master_ret_port and salt_master_publish_port, and the minion log "
-                f"(journalctl -u containerops-salt-minion).")}))
+                f"salt_bootstrap_master_address on salt_bootstrap_master_ret_port and "
+                f"salt_bootstrap_master_publish_port, and the minion log (journalctl -u containerops-salt-minion).")}))
             return 1
         time.sleep(1)
 

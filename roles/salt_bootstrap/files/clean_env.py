@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Run a command with only the environment it needs.
 
 usage: clean_env.py COMMAND [ARG ...]

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Forget, on the salt-master, the minions this role once accepted that are no longer
 master-mode hosts of the inventory: delete their keys, their pillar and the public key
 the role kept for them.
@@ -37,7 +37,7 @@ def main():
     ours = {f[:-4] for f in os.listdir(run_dir) if f.endswith(".pub")} if os.path.isdir(run_dir) else set()
     departed_files = ours - keep
 
-    listed = subprocess.run([salt_key, "-c", conf, "-L", "--out", "json"], text=True, capture_output=True)
+    listed = subprocess.run([salt_key, "-c", conf, "-L", "--out", "json"], text=True, capture_output=True, check=False)
     if listed.returncode != 0:
         print(json.dumps({"changed": False, "forgotten": [], "msg": "salt-key -L failed: " + listed.stderr.strip()}))
         return 1
@@ -47,14 +47,15 @@ def main():
     if len(departed) > most and not {id_file(m) for m in departed} <= confirmed:
         print(json.dumps({"changed": False, "forgotten": [], "msg": (
             f"{len(departed)} minions left the inventory's fleet and would be forgotten: {', '.join(departed)}. "
-            f"That is more than salt_master_forget_max {most}, so none was. If these machines really left, "
-            f"confirm them: -e '{{\"salt_master_forget_confirm\": {json.dumps(departed)}}}' (or raise "
-            f"salt_master_forget_max); if not, fix the inventory (salt_fleet_group)")}))
+            f"That is more than salt_bootstrap_master_forget_max {most}, so none was. If these machines really left, "
+            f"confirm them: -e '{{\"salt_bootstrap_master_forget_confirm\": {json.dumps(departed)}}}' (or raise "
+            f"salt_bootstrap_master_forget_max); if not, fix the inventory (salt_bootstrap_fleet_group)")}))
         return 3
 
     if not check:
         for minion in departed_keys:
-            deleted = subprocess.run([salt_key, "-c", conf, "-y", "-d", minion], text=True, capture_output=True)
+            deleted = subprocess.run([salt_key, "-c", conf, "-y", "-d", minion],
+                                     text=True, capture_output=True, check=False)
             if deleted.returncode != 0:
                 print(json.dumps({"changed": True, "forgotten": [], "msg": f"salt-key -d {minion} failed: "
                                   + deleted.stderr.strip()}))

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Bring the local hybrid lab up, down, or report on it.
 
 The lab is one machine pretending to be two clouds on one data-centre L2:
@@ -35,6 +35,10 @@ NETWORK = os.environ.get("CONTAINEROPS_LAB_NETWORK", "containerops-lab")
 SUBNET = os.environ.get("CONTAINEROPS_LAB_SUBNET", "10.88.0.0/16")
 GATEWAY = os.environ.get("CONTAINEROPS_LAB_GATEWAY", "10.88.0.1")
 NODE_IMAGE = "containerops-lab/node:bookworm"
+# NODE_IMAGE with Salt and the engine packages baked in by playbooks/bake_image.yml
+# (lab/node/bake.sh): the lab fleet's template, and the ECS custom image GOLDEN_ECS_IMAGE_ID.
+GOLDEN_IMAGE = "containerops-lab/node:bookworm-golden"
+GOLDEN_ECS_IMAGE_ID = "m-bp1lab0golden0deb12a"
 BUSYBOX_IMAGE = "containerops-lab/busybox:latest"
 VCSIM_PORT = int(os.environ.get("CONTAINEROPS_LAB_VCSIM_PORT", "8989"))
 ECS_PORT = int(os.environ.get("CONTAINEROPS_LAB_ECS_PORT", "8990"))
@@ -339,6 +343,7 @@ def services(creds):
             "--state-file", path("ecs-state.json"),
             "--backend", "docker",
             "--node-image", NODE_IMAGE,
+            "--image-map", json.dumps({GOLDEN_ECS_IMAGE_ID: GOLDEN_IMAGE}),
             "--docker-run-args", json.dumps(NODE_RUN_ARGS),
             "--container-prefix", ECS_CONTAINER_PREFIX,
         ], env={"PYTHONPATH": LAB_DIR},
@@ -367,6 +372,8 @@ def lab_info(creds):
         "network": {"name": NETWORK, "subnet": SUBNET, "gateway": GATEWAY},
         "node_image": NODE_IMAGE,
         "node_run_args": NODE_RUN_ARGS,
+        "golden_image": GOLDEN_IMAGE,
+        "golden_ecs_image_id": GOLDEN_ECS_IMAGE_ID,
         "ssh": {"private_key": path("ssh", "id_ed25519"), "public_key": public_key(), "user": "root"},
         "user_data": user_data(),
         "user_data_b64": base64.b64encode(user_data().encode()).decode(),
@@ -410,6 +417,7 @@ def up(args):
         {"access_keys": {creds["ecs"]["access_key_id"]: creds["ecs"]["access_key_secret"]}}))
     run(["bash", os.path.join(LAB_DIR, "images", "build_busybox.sh"), BUSYBOX_IMAGE], capture=False)
     run(["bash", os.path.join(LAB_DIR, "node", "build.sh"), NODE_IMAGE], capture=False)
+    run(["bash", os.path.join(LAB_DIR, "node", "bake.sh"), NODE_IMAGE, GOLDEN_IMAGE, STATE_DIR], capture=False)
     run(["bash", os.path.join(LAB_DIR, "vcsim", "build.sh"), path("bin", "vcsim")], capture=False)
     ensure_network()
     for svc in services(creds):
@@ -548,7 +556,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="start the lab (idempotent)").set_defaults(func=up)
-    sub.add_parser("down", help="remove every container, volume, network and process of the lab").set_defaults(func=down)
+    sub.add_parser("down", help="remove every container, volume, network and process of the lab").set_defaults(
+        func=down)
     sub.add_parser("status", help="show what runs; exit 1 when something is down").set_defaults(func=status)
     args = parser.parse_args(argv)
     return args.func(args) or 0

@@ -68,6 +68,9 @@ def build_parser():
     p.add_argument("--backend", choices=("none", "docker"), default="none",
                    help="what backs an instance: none (API state only) or docker (one container per instance)")
     p.add_argument("--node-image", metavar="IMAGE", help="docker backend: image every instance runs")
+    p.add_argument("--image-map", default="{}", metavar="JSON",
+                   help='docker backend: {"ImageId": "docker image"} for images (custom ones, say) that run '
+                        'something other than --node-image')
     p.add_argument("--docker-run-args", default="[]", metavar="JSON",
                    help='docker backend: JSON list of extra "docker run" arguments placed before the image, '
                         'e.g. ["--network", "lab", "--cap-add", "NET_ADMIN"]')
@@ -84,7 +87,8 @@ def build_parser():
     p.add_argument("--tag-filter-max", type=int, default=TAG_FILTER_MAX, metavar="N",
                    help="most instances DescribeInstances answers when filtering by Tag.N (default %d, as "
                         "documented)" % TAG_FILTER_MAX)
-    p.add_argument("--throttling-rate", type=_rate, default=0.0, help="initial fault: share of calls answered Throttling")
+    p.add_argument("--throttling-rate", type=_rate, default=0.0,
+                   help="initial fault: share of calls answered Throttling")
     p.add_argument("--error-5xx-rate", type=_rate, default=0.0,
                    help="initial fault: share of calls answered ServiceUnavailable (503) or InternalError (500)")
     p.add_argument("--drop-rate", type=_rate, default=0.0,
@@ -136,7 +140,8 @@ def main(argv=None):
         faults["seed"] = args.fault_seed
     try:
         backend = make_backend(args.backend, node_image=args.node_image, run_args=args.docker_run_args,
-                               prefix=args.container_prefix, docker_bin=args.docker_bin)
+                               prefix=args.container_prefix, docker_bin=args.docker_bin,
+                               image_map=args.image_map)
         world = World.load(args.world)
         emulator = Emulator(credentials, listen=args.listen, world=world, backend=backend,
                             state_file=args.state_file, time_scale=args.time_scale,

@@ -67,17 +67,19 @@ class DockerBackend(Backend):
 
     name = "docker"
 
-    def __init__(self, image, run_args=None, prefix="ecs-", docker_bin="docker", timeout=180):
+    def __init__(self, image, run_args=None, prefix="ecs-", docker_bin="docker", timeout=180, image_map=None):
         if not image:
             raise ValueError("the docker backend needs --node-image")
         self.image = image
+        # ImageId -> docker image, for images whose disk differs from the plain node (a baked one)
+        self.image_map = dict(image_map or {})
         self.run_args = list(run_args or [])
         self.prefix = prefix
         self.docker_bin = docker_bin
         self.timeout = timeout
 
     def describe(self):
-        return {"name": self.name, "image": self.image, "run_args": self.run_args,
+        return {"name": self.name, "image": self.image, "image_map": self.image_map, "run_args": self.run_args,
                 "prefix": self.prefix, "docker_bin": self.docker_bin}
 
     def container_name(self, instance):
@@ -86,8 +88,7 @@ class DockerBackend(Backend):
     def _docker(self, *args, check=True):
         cmd = [self.docker_bin] + list(args)
         try:
-            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True, timeout=self.timeout, check=False)
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise BackendError("%s %s: %s" % (self.docker_bin, args[0], exc))
         if check and proc.returncode != 0:
@@ -115,7 +116,7 @@ class DockerBackend(Backend):
             "-e", "ECS_REGION_ID=" + instance["RegionId"],
             "-e", "ECS_ZONE_ID=" + instance["ZoneId"],
             "-e", "ECS_USERDATA=" + (instance.get("UserData") or ""),
-        ] + self.run_args + [self.image]
+        ] + self.run_args + [self.image_map.get(instance["ImageId"], self.image)]
 
     def start(self, instance):
         name = self.container_name(instance)
@@ -152,7 +153,7 @@ class DockerBackend(Backend):
             raise BackendError("docker rm %s failed: %s" % (name, proc.stderr.strip()[-2000:]))
 
 
-def make_backend(kind, node_image=None, run_args=None, prefix="ecs-", docker_bin="docker"):
+def make_backend(kind, node_image=None, run_args=None, prefix="ecs-", docker_bin="docker", image_map=None):
     if kind == "none":
         return NoneBackend()
     if kind == "docker":
@@ -160,5 +161,9 @@ def make_backend(kind, node_image=None, run_args=None, prefix="ecs-", docker_bin
             run_args = json.loads(run_args) if run_args.strip() else []
         if not isinstance(run_args, list) or not all(isinstance(a, str) for a in run_args):
             raise ValueError("--docker-run-args must be a JSON list of strings")
-        return DockerBackend(node_image, run_args, prefix, docker_bin)
+        if isinstance(image_map, str):
+            image_map = json.loads(image_map) if image_map.strip() else {}
+        if not isinstance(image_map, dict) or not all(isinstance(v, str) for v in image_map.values()):
+            raise ValueError('--image-map must be a JSON object {"ImageId": "docker image"}')
+        return DockerBackend(node_image, run_args, prefix, docker_bin, image_map=image_map)
     raise ValueError("unknown backend %r (none|docker)" % kind)

@@ -44,7 +44,7 @@ class WorldActions:
             vpcs = [v for v in vpcs if bool(v.get("IsDefault")) == is_default]
         page, fields = paginate(list(enumerate(vpcs)), p, key=lambda e: e[0], max_size=50, allow_token=False)
         out = []
-        for _, v in page:
+        for _key, v in page:
             vsws = [s["VSwitchId"] for s in self.world.vswitches.values() if s["VpcId"] == v["VpcId"]]
             out.append({
                 "VpcId": v["VpcId"], "RegionId": region_id, "Status": "Available", "VpcName": v["VpcName"],
@@ -70,7 +70,7 @@ class WorldActions:
                 "AvailableIpAddressCount": self.state.available_ip_count(s["VSwitchId"]),
                 "Description": s.get("Description", ""), "VSwitchName": s["VSwitchName"],
                 "CreationTime": s["CreationTime"], "IsDefault": bool(s.get("IsDefault")),
-            } for _, s in page]
+            } for _key, s in page]
         return dict(fields, VSwitches={"VSwitch": out})
 
     def describe_security_groups(self, p, region_id):
@@ -96,7 +96,7 @@ class WorldActions:
             "SecurityGroupType": g.get("SecurityGroupType", "normal"), "CreationTime": g["CreationTime"],
             "EcsCount": counts.get(g["SecurityGroupId"], 0), "AvailableInstanceAmount": 2000,
             "ResourceGroupId": "", "ServiceManaged": False, "Tags": {"Tag": []},
-        } for _, g in page]
+        } for _key, g in page]
         return dict(fields, RegionId=region_id, SecurityGroups={"SecurityGroup": out})
 
     def describe_images(self, p, region_id):
@@ -107,8 +107,8 @@ class WorldActions:
         for name in ("ImageName", "ImageFamily", "OSType", "Architecture"):
             if p.has(name):
                 images = [i for i in images if i.get(name) == p.get(name)]
-        if p.has("ImageOwnerAlias") and p.get("ImageOwnerAlias") != "system":
-            images = []
+        if p.has("ImageOwnerAlias"):
+            images = [i for i in images if i.get("ImageOwnerAlias", "system") == p.get("ImageOwnerAlias")]
         statuses = (p.get("Status") or "Available").split(",")
         if "Available" not in statuses:
             images = []
@@ -118,15 +118,16 @@ class WorldActions:
             "ImageVersion": "", "Description": "", "Size": i.get("Size", 20),
             "Architecture": i.get("Architecture", "x86_64"), "OSType": i.get("OSType", "linux"),
             "Platform": i.get("Platform", ""), "OSName": i.get("OSName", ""), "OSNameEn": i.get("OSNameEn", ""),
-            "ImageOwnerAlias": "system", "Status": "Available", "Progress": "100%", "Usage": "instance",
-            "IsPublic": True, "IsSelfShared": "", "IsSubscribed": False, "IsCopied": False,
+            "ImageOwnerAlias": i.get("ImageOwnerAlias", "system"), "Status": "Available", "Progress": "100%",
+            "Usage": "instance", "IsPublic": i.get("ImageOwnerAlias", "system") == "system", "IsSelfShared": "",
+            "IsSubscribed": False, "IsCopied": False,
             "IsSupportCloudinit": True, "IsSupportIoOptimized": True, "CreationTime": i["CreationTime"],
             "BootMode": "BIOS", "ProductCode": "", "ImageOwnerId": 0,
             "DiskDeviceMappings": {"DiskDeviceMapping": [{
                 "Type": "system", "Device": "/dev/xvda", "Size": str(i.get("Size", 20)), "Format": "", "SnapshotId": "",
             }]},
             "Tags": {"Tag": []},
-        } for _, i in page]
+        } for _key, i in page]
         return dict(fields, RegionId=region_id, Images={"Image": out})
 
     def describe_instance_types(self, p, region_id):

@@ -9,15 +9,20 @@ import time
 
 import yaml
 
+import labctl  # lab/ is on sys.path (pyproject.toml, pytest's pythonpath)
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(REPO, "lab"))
-from labctl import salt_master_processes, stop_salt_master  # noqa: E402,F401  (the lab's own salt-master handling)
+
+# The lab's own salt-master handling, for the tests that stop or look for the master.
+salt_master_processes = labctl.salt_master_processes
+stop_salt_master = labctl.stop_salt_master
+
 LABCTL = [sys.executable, os.path.join(REPO, "lab", "labctl.py")]
 LAB_JSON = os.path.join(REPO, ".lab", "lab.json")
 
 
 def labctl(*args, check=True):
-    result = subprocess.run([*LABCTL, *args], cwd=REPO, text=True, capture_output=True)
+    result = subprocess.run([*LABCTL, *args], cwd=REPO, text=True, capture_output=True, check=False)
     if check and result.returncode != 0:
         raise AssertionError(f"labctl {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -34,7 +39,7 @@ def ssh(lab, host, command, timeout=10):
         ["ssh", "-i", lab["ssh"]["private_key"], "-o", "StrictHostKeyChecking=no",
          "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
          "-o", f"ConnectTimeout={timeout}", f"{lab['ssh']['user']}@{host}", command],
-        text=True, capture_output=True, timeout=timeout + 20)
+        text=True, capture_output=True, timeout=timeout + 20, check=False)
 
 
 def wait_for_ssh(lab, host, timeout=60):
@@ -51,7 +56,8 @@ def wait_for_ssh(lab, host, timeout=60):
 
 def docker_state(name):
     """Container state ('running', 'exited', ...) or None when it does not exist."""
-    r = subprocess.run(["docker", "inspect", "-f", "{{.State.Status}}", name], text=True, capture_output=True)
+    r = subprocess.run(["docker", "inspect", "-f", "{{.State.Status}}", name],
+                       text=True, capture_output=True, check=False)
     return r.stdout.strip() if r.returncode == 0 else None
 
 
@@ -98,6 +104,18 @@ def vcsim_vms(lab):
             view.Destroy()
     finally:
         Disconnect(si)
+
+
+def destroy_vm(si, name):
+    """Power off and destroy every VM of that name (there may be more than one after a race)."""
+    from pyVim.task import WaitForTask
+    from pyVmomi import vim
+    vm = vsphere_find(si, vim.VirtualMachine, name)
+    while vm is not None:
+        if vm.runtime.powerState == "poweredOn":
+            WaitForTask(vm.PowerOffVM_Task())
+        WaitForTask(vm.Destroy_Task())
+        vm = vsphere_find(si, vim.VirtualMachine, name)
 
 
 def clone_node_vm(si, lab, name, ip):
@@ -152,6 +170,7 @@ def ecs_caller(lab, region="cn-hangzhou"):
 def run_node_instance(lab, call, name, host_octet):
     """RunInstances one node in the first vSwitch at <vswitch prefix>.<host_octet>; returns (id, ip)."""
     import uuid
+
     from aliyunsdkecs.request.v20140526.DescribeImagesRequest import DescribeImagesRequest
     from aliyunsdkecs.request.v20140526.DescribeSecurityGroupsRequest import DescribeSecurityGroupsRequest
     from aliyunsdkecs.request.v20140526.DescribeVSwitchesRequest import DescribeVSwitchesRequest
@@ -192,7 +211,8 @@ def ecs_instance(call, instance_id):
 
 # ---------------------------------------------------------------- Salt on lab nodes
 
-# The lab's salt-master (inventories/lab/group_vars/fleet/salt.yml: salt_master_state_dir, salt_master_venv).
+# The lab's salt-master (inventories/lab/group_vars/fleet/salt.yml: salt_bootstrap_master_state_dir,
+# salt_bootstrap_master_venv).
 SALT_MASTER_CONF = os.path.join(REPO, ".lab", "salt", "master", "etc", "salt")
 SALT_MASTER_BIN = os.path.join(REPO, ".lab", "salt", "master-venv", "bin")
 
@@ -208,7 +228,7 @@ def salt_master(*args, tool="salt"):
     """Run a salt-master CLI (salt, salt-key) of the lab master; its JSON output."""
     static = ["--static"] if tool == "salt" else []    # one JSON document for all minions
     result = subprocess.run([os.path.join(SALT_MASTER_BIN, tool), "-c", SALT_MASTER_CONF, "--out", "json",
-                             *static, *args], text=True, capture_output=True, timeout=120)
+                             *static, *args], text=True, capture_output=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout)
 
@@ -216,7 +236,8 @@ def salt_master(*args, tool="salt"):
 def node_converged(lab, host, live_restore):
     """The node is as the formula wants it (lab settings): engine up, daemon.json and ip_forward restored."""
     state = ssh(lab, host, "systemctl is-active docker; grep -c '\"10m\"' /etc/docker/daemon.json;"
-                           " sysctl -n net.ipv4.ip_forward; grep -c 'ip_forward = 1' /etc/sysctl.d/90-containerops.conf;"
+                           " sysctl -n net.ipv4.ip_forward;"
+                           " grep -c 'ip_forward = 1' /etc/sysctl.d/90-containerops.conf;"
                            " docker info --format '{{.LiveRestoreEnabled}}'").stdout.split()
     return state == ["active", "1", "1", "1", str(live_restore).lower()]
 
@@ -234,13 +255,27 @@ def ansible(tool, *args, timeout=600, inventory="inventories/lab"):
     env = {**os.environ, "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0",
            "ANSIBLE_NOCOLOR": "1"}
     return subprocess.run([os.path.join(os.path.dirname(sys.executable), tool), "-i", inventory, *args],
-                          cwd=REPO, env=env, text=True, capture_output=True, timeout=timeout)
+                          cwd=REPO, env=env, text=True, capture_output=True, timeout=timeout, check=False)
 
 
 def recap(output):
     """{host: {'ok': n, 'changed': n, 'failed': n, ...}} from a PLAY RECAP."""
     rows = re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, re.M)
     return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)} for host, counts in rows}
+
+
+def task_results(output, title):
+    """{host: (status, what ansible-playbook printed for it)} for the tasks whose title matches the regular
+    expression `title` (of several such tasks, the one that ran on the host)."""
+    found = {}
+    for chunk in output.split("\nTASK [")[1:]:
+        if not re.search(title, chunk.split("]", 1)[0]):
+            continue
+        for status, host, text in re.findall(r"^(ok|changed|failed|fatal|skipping): \[([^\]]+)\](.*?)(?=^\S|\Z)",
+                                             chunk, re.M | re.S):
+            if status != "skipping" or host not in found:
+                found[host] = (status, text)
+    return found
 
 
 def machines(state, names=None, inventory=()):

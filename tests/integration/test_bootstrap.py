@@ -8,7 +8,7 @@ import time
 import pytest
 import yaml
 
-from labhelpers import REPO, ansible, recap, salt_master, ssh
+from labhelpers import REPO, ansible, recap, salt_master, ssh, task_results
 
 FLEET = ("lab-vs-1", "lab-vs-2", "lab-vs-3", "lab-ecs-1", "lab-ecs-2", "lab-ecs-3")
 ADDRESS = {"lab-vs-1": "10.88.1.11", "lab-vs-2": "10.88.1.12", "lab-vs-3": "10.88.1.13",
@@ -18,9 +18,10 @@ with open(f"{REPO}/inventories/lab/group_vars/fleet/salt.yml") as _f:
     _FLEET_VARS = yaml.safe_load(_f)
 with open(f"{REPO}/inventories/lab/group_vars/fleet_vsphere.yml") as _f:
     _VSPHERE_VARS = yaml.safe_load(_f)
-LIVE_RESTORE = _FLEET_VARS["docker_live_restore"]
+LIVE_RESTORE = _FLEET_VARS["salt_bootstrap_docker_live_restore"]
 # The lab runs both Salt modes: the vSphere VMs with the salt-master, the ECS instances masterless.
-SALT_MODE = {host: (_VSPHERE_VARS if host.startswith("lab-vs-") else _FLEET_VARS)["salt_mode"] for host in FLEET}
+SALT_MODE = {host: (_VSPHERE_VARS if host.startswith("lab-vs-") else _FLEET_VARS)["salt_bootstrap_mode"]
+             for host in FLEET}
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +80,17 @@ def test_bootstrap_reports_the_highstate(bootstrapped):
     assert len(reports) == len(FLEET), bootstrapped.stdout[-3000:]
 
 
+def test_nodes_of_the_golden_image_install_neither_salt_nor_the_engine(bootstrapped):
+    # The lab fleet starts from the image playbooks/bake_image.yml baked (test_golden_image.py); the plain
+    # image's path, where bootstrap installs both, is test_bootstrap_drift.py's.
+    installs = task_results(bootstrapped.stdout, r"Install - .*salt==")
+    assert installs and all(status == "skipping" for status, _text in installs.values()), installs
+    reports = task_results(bootstrapped.stdout, "Highstate - report")
+    assert set(reports) == set(FLEET), bootstrapped.stdout[-3000:]
+    installed = [h for h, (_status, text) in reports.items() if "containerops-docker-engine-pkg-installed" in text]
+    assert not installed, reports
+
+
 def test_second_run_changes_nothing(bootstrapped):
     again = ansible("ansible-playbook", "playbooks/bootstrap.yml", timeout=600)
     assert again.returncode == 0, again.stdout[-4000:]
@@ -90,9 +102,9 @@ def test_second_run_changes_nothing(bootstrapped):
 
 def test_unknown_salt_mode_is_refused_before_any_change(bootstrapped, lab):
     before = daemon_json_sums(lab)
-    bad = ansible("ansible-playbook", "playbooks/bootstrap.yml", "-e", "salt_mode=agentless")
+    bad = ansible("ansible-playbook", "playbooks/bootstrap.yml", "-e", "salt_bootstrap_mode=agentless")
     assert bad.returncode != 0
-    assert "salt_mode" in bad.stdout and "masterless" in bad.stdout, bad.stdout[-3000:]
+    assert "salt_bootstrap_mode" in bad.stdout and "masterless" in bad.stdout, bad.stdout[-3000:]
     assert all(c["changed"] == 0 for c in recap(bad.stdout).values()), bad.stdout[-3000:]
     assert "Install - " not in bad.stdout
     assert daemon_json_sums(lab) == before
@@ -100,9 +112,10 @@ def test_unknown_salt_mode_is_refused_before_any_change(bootstrapped, lab):
 
 def test_malformed_daemon_json_setting_is_refused_before_any_change(bootstrapped, lab):
     before = daemon_json_sums(lab)
-    bad = ansible("ansible-playbook", "playbooks/bootstrap.yml", "-e", "docker_log_max_size='ten megabytes'")
+    bad = ansible("ansible-playbook", "playbooks/bootstrap.yml",
+                  "-e", "salt_bootstrap_docker_log_max_size='ten megabytes'")
     assert bad.returncode != 0
-    assert "docker_log_max_size 'ten megabytes' is not a size" in bad.stdout, bad.stdout[-3000:]
+    assert "salt_bootstrap_docker_log_max_size 'ten megabytes' is not a size" in bad.stdout, bad.stdout[-3000:]
     assert all(c["changed"] == 0 for c in recap(bad.stdout).values()), bad.stdout[-3000:]
     assert daemon_json_sums(lab) == before
 
@@ -115,7 +128,7 @@ def test_minions_are_never_configured_without_the_masters_fingerprint(bootstrapp
     # An unknown fingerprint (here forced empty) stops the run before a node changes: a minion
     # without master_finger would trust any master answering at that address.
     before = daemon_json_sums(lab)
-    bad = ansible("ansible-playbook", "playbooks/bootstrap.yml", "-e", "_salt_master_finger=")
+    bad = ansible("ansible-playbook", "playbooks/bootstrap.yml", "-e", "_salt_bootstrap_master_finger=")
     assert bad.returncode != 0
     assert "fingerprint" in bad.stdout and "trusts any master" in bad.stdout, bad.stdout[-3000:]
     assert "Install - " not in bad.stdout

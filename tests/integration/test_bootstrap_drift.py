@@ -12,29 +12,49 @@ import time
 import pytest
 import yaml
 
-from labhelpers import (REPO, SALT_MASTER_BIN, SALT_MASTER_CONF, ansible, drift_node, inventory_without, machines,
-                        make_pki, node_converged, recap, salt_master, salt_master_processes, ssh, stop_salt_master,
-                        wait_until)
+from labhelpers import (
+    REPO,
+    SALT_MASTER_BIN,
+    SALT_MASTER_CONF,
+    ansible,
+    drift_node,
+    inventory_without,
+    machines,
+    make_pki,
+    node_converged,
+    recap,
+    salt_master,
+    salt_master_processes,
+    ssh,
+    stop_salt_master,
+    task_results,
+    wait_until,
+)
 
 INVENTORY_DIR = os.path.join(REPO, ".lab", "salt-test-inventory")   # two levels below the repo, like inventories/lab
 MASTER_DIR = os.path.join(REPO, ".lab", "salt", "master")
 PIDFILE = os.path.join(MASTER_DIR, "var", "run", "salt-master.pid")
 NODES = {"t-salt-1": "10.88.1.150", "t-salt-2": "10.88.16.150"}
 OPS_KEY_COMMENT = "ops@containerops-test"
+PLAIN_ECS_IMAGE = "debian_12_x64_20G_alibase_20260101.vhd"
 
 
 def extra_inventory(lab):
     # Standalone engines (never Swarm members): live-restore on, which swarm mode would refuse. Host
-    # variables, so they win over the lab's group_vars (which put vSphere VMs in master mode).
+    # variables, so they win over the lab's group_vars (which put vSphere VMs in master mode). Both start
+    # from the plain image, not the lab fleet's golden one: bootstrap installs Salt and the engine here.
     return {"fleet": {"children": {
         "fleet_vsphere": {"hosts": {"t-salt-1": {
-            "ansible_host": NODES["t-salt-1"], "platform_role": "worker", "docker_live_restore": True,
-            "salt_mode": "masterless",
-            "platform_users": [{"name": "ops", "groups": ["docker"],
-                                "ssh_keys": [lab["ssh"]["public_key"].rsplit(" ", 1)[0] + " " + OPS_KEY_COMMENT]}]}}},
+            "lab_vm_image": lab["node_image"],
+            "ansible_host": NODES["t-salt-1"], "platform_role": "worker", "salt_bootstrap_docker_live_restore": True,
+            "salt_bootstrap_mode": "masterless",
+            "salt_bootstrap_platform_users": [{
+                "name": "ops", "groups": ["docker"],
+                "ssh_keys": [lab["ssh"]["public_key"].rsplit(" ", 1)[0] + " " + OPS_KEY_COMMENT]}]}}},
         "fleet_ecs": {"hosts": {"t-salt-2": {
-            "ansible_host": NODES["t-salt-2"], "platform_role": "worker", "salt_mode": "master",
-            "docker_live_restore": True,
+            "ecs_image_id": PLAIN_ECS_IMAGE,
+            "ansible_host": NODES["t-salt-2"], "platform_role": "worker", "salt_bootstrap_mode": "master",
+            "salt_bootstrap_docker_live_restore": True,
             "ecs_region": "cn-hangzhou", "ecs_vswitch_id": "vsw-bp1lab0hangzhouh00001",
             "ecs_security_group_ids": ["sg-bp1lab0hangzhou00001"]}}}}}}
 
@@ -53,7 +73,7 @@ def forget_on_master(minion):
     """What bootstrap.yml left on the controller for a minion that no longer exists."""
     if master_pid():
         deleted = subprocess.run([os.path.join(SALT_MASTER_BIN, "salt-key"), "-c", SALT_MASTER_CONF, "-y",
-                                  "-d", minion], text=True, capture_output=True, timeout=60)
+                                  "-d", minion], text=True, capture_output=True, timeout=60, check=False)
         assert deleted.returncode == 0, deleted.stdout + deleted.stderr
     for leftover in (f"srv/pillar/hosts/{minion}.sls", f"var/run/{minion}.pub"):
         path = os.path.join(MASTER_DIR, leftover)
@@ -93,8 +113,8 @@ def salt_nodes(fleet, lab):
 
 def fleet_master_minions():
     """Fleet hosts of inventories/lab in master mode (their keys are on the master too)."""
-    listed = ansible("ansible", "fleet", "-m", "debug", "-a", "var=salt_mode", "-o")
-    return {line.split(" ", 1)[0] for line in listed.stdout.splitlines() if '"salt_mode": "master"' in line}
+    listed = ansible("ansible", "fleet", "-m", "debug", "-a", "var=salt_bootstrap_mode", "-o")
+    return {line.split(" ", 1)[0] for line in listed.stdout.splitlines() if '"salt_bootstrap_mode": "master"' in line}
 
 
 def test_the_master_accepted_exactly_the_master_mode_minions(salt_nodes):
@@ -107,12 +127,22 @@ def test_the_master_accepted_exactly_the_master_mode_minions(salt_nodes):
     assert master_pid() in salt_master_processes()
 
 
+def test_nodes_of_the_plain_image_get_salt_and_the_engine_from_bootstrap(salt_nodes):
+    # The path without a golden image (the lab fleet has one: test_bootstrap.py).
+    installs = task_results(salt_nodes["boot"].stdout, r"Install - .*salt==")
+    assert {h for h, (status, _text) in installs.items() if status == "changed"} == set(NODES), installs
+    reports = task_results(salt_nodes["boot"].stdout, "Highstate - report")
+    installed = {h for h, (_status, text) in reports.items() if "containerops-docker-engine-pkg-installed" in text}
+    assert installed == set(NODES), reports
+
+
 def test_modes_run_what_they_should(salt_nodes, lab):
     masterless = ssh(lab, NODES["t-salt-1"], "systemctl is-active containerops-salt-highstate.timer; "
                                              "systemctl is-active containerops-salt-minion").stdout.split()
     assert masterless == ["active", "inactive"]
     master = ssh(lab, NODES["t-salt-2"], "systemctl is-active containerops-salt-minion; "
-                                         "test -e /srv/containerops/salt/pillar/hosts && echo pillar-on-node || echo no-pillar; "
+                                         "test -e /srv/containerops/salt/pillar/hosts"
+                                         " && echo pillar-on-node || echo no-pillar; "
                                          "systemctl is-active containerops-salt-highstate.timer").stdout.split()
     assert master == ["active", "no-pillar", "inactive"]
 
@@ -123,7 +153,8 @@ def test_platform_user_and_key_from_inventory(salt_nodes, lab):
     assert OPS_KEY_COMMENT in ssh(lab, ip, "cat /home/ops/.ssh/authorized_keys").stdout
     login = subprocess.run(["ssh", "-i", lab["ssh"]["private_key"], "-o", "StrictHostKeyChecking=no",
                             "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
-                            f"ops@{ip}", "docker ps -q | wc -l"], text=True, capture_output=True, timeout=30)
+                            f"ops@{ip}", "docker ps -q | wc -l"],
+                           text=True, capture_output=True, timeout=30, check=False)
     assert login.returncode == 0 and login.stdout.strip() == "0", login.stderr
 
 
@@ -174,12 +205,13 @@ def test_reloadable_setting_reloads_without_a_restart(salt_nodes, lab):
     pause_highstate_timer(lab, ip)
     before = dockerd_pid(lab, ip)
     mirror = ansible("ansible-playbook", *salt_nodes["inv"], "playbooks/bootstrap.yml", "--limit", "t-salt-1",
-                     "-e", '{"docker_registry_mirrors": ["https://mirror.lab.invalid"]}')
+                     "-e", '{"salt_bootstrap_docker_registry_mirrors": ["https://mirror.lab.invalid"]}')
     assert mirror.returncode == 0, mirror.stdout[-3000:]
     report = mirror.stdout[mirror.stdout.find("Highstate - report"):][:3000]
     assert "containerops-docker-engine-service-reloaded-on-config-change" in mirror.stdout, report
     assert dockerd_pid(lab, ip) == before, "a registry mirror change must reload dockerd, not restart it"
-    assert "https://mirror.lab.invalid/" in ssh(lab, ip, "docker info --format '{{json .RegistryConfig.Mirrors}}'").stdout
+    mirrors = ssh(lab, ip, "docker info --format '{{json .RegistryConfig.Mirrors}}'").stdout
+    assert "https://mirror.lab.invalid/" in mirrors
     assert ssh(lab, ip, "systemctl is-active containerops-salt-highstate.timer").stdout.strip() == "active"
 
 
@@ -192,8 +224,9 @@ def test_remote_api_accepts_only_clients_with_a_certificate_of_its_ca(salt_nodes
     stranger = make_pki(tmp_path, "stranger", ca=stranger_ca, usage="clientAuth")
     settings = tmp_path / "remote-api.json"
     settings.write_text(json.dumps({
-        "docker_remote_api_enabled": True, "docker_remote_api_ca_cert": ca[0].read_text(),
-        "docker_remote_api_server_cert": server[0].read_text(), "docker_remote_api_server_key": server[1].read_text()}))
+        "salt_bootstrap_docker_remote_api_enabled": True, "salt_bootstrap_docker_remote_api_ca_cert": ca[0].read_text(),
+        "salt_bootstrap_docker_remote_api_server_cert": server[0].read_text(),
+        "salt_bootstrap_docker_remote_api_server_key": server[1].read_text()}))
     before = dockerd_pid(lab, ip)
     on = ansible("ansible-playbook", *salt_nodes["inv"], "playbooks/bootstrap.yml", "--limit", "t-salt-1",
                  "-e", f"@{settings}")
@@ -208,7 +241,7 @@ def test_remote_api_accepts_only_clients_with_a_certificate_of_its_ca(salt_nodes
 
     def docker(*args):
         return subprocess.run(["docker", "-H", f"tcp://{ip}:2376", *args, "version", "--format",
-                               "{{.Server.Version}}"], text=True, capture_output=True, timeout=30, env=env)
+                               "{{.Server.Version}}"], text=True, capture_output=True, timeout=30, env=env, check=False)
 
     good = docker("--tlsverify", "--tlscacert", str(ca[0]), "--tlscert", str(client[0]), "--tlskey", str(client[1]))
     assert good.returncode == 0 and good.stdout.strip(), good.stderr
@@ -252,7 +285,7 @@ def test_bootstrap_forgets_a_master_mode_minion_that_left_inventory(salt_nodes, 
 
 def test_two_minions_leaving_at_once_are_forgotten_only_when_confirmed(salt_nodes, tmp_path):
     """Two master-mode machines gone from fleet.yml at once - or a typo that looks like it: more than
-    salt_master_forget_max (1), so the master forgets nobody and says how to confirm."""
+    salt_bootstrap_master_forget_max (1), so the master forgets nobody and says how to confirm."""
     before = salt_master("-L", tool="salt-key")
     without = inventory_without(tmp_path, "lab-vs-2", "lab-vs-3")
     refused = ansible("ansible-playbook", "playbooks/bootstrap.yml", "-e", "salt_hosts=lab-vs-1", inventory=without)
@@ -260,5 +293,5 @@ def test_two_minions_leaving_at_once_are_forgotten_only_when_confirmed(salt_node
     assert refused.returncode != 0, out[-3000:]
     assert "minions left the inventory's fleet and would be forgotten" in out, out[-3000:]
     assert "lab-vs-2" in out and "lab-vs-3" in out
-    assert "salt_master_forget_confirm" in out and "none was" in out
+    assert "salt_bootstrap_master_forget_confirm" in out and "none was" in out
     assert salt_master("-L", tool="salt-key") == before

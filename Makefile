@@ -1,6 +1,7 @@
 # The two commands of the README do everything on a fresh machine:
 #   make demo   set up, bring the local lab up, run playbooks/site.yml, show what it built
-#   make test   set up, unit tests first (seconds), then integration tests on one shared lab
+#   make test   set up, unit tests first (a failure shows in two minutes), the static checks
+#               (lint, sanity), then integration tests on one shared lab
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +12,7 @@ LAB := $(BIN)/python lab/labctl.py
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PYTEST_ARGS ?=
 
-.PHONY: demo test unit integration molecule lint sanity host venv lab-up lab-down lab-status build clean
+.PHONY: demo test unit static integration molecule lint sanity host venv lab-up lab-down lab-status build clean
 
 demo: lab-up
 	$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml
@@ -19,7 +20,9 @@ demo: lab-up
 	@$(BIN)/ansible -i inventories/lab 'role_manager[0]' -m ansible.builtin.command -a 'docker node ls'
 	@$(LAB) status
 
-test: unit integration
+test: unit static integration
+
+static: lint sanity
 
 # Unit tests have no shared state: spread them over the cores. Integration tests
 # share one lab and run one at a time.
@@ -30,11 +33,12 @@ integration: host venv
 	$(BIN)/python -m pytest tests/integration -q $(PYTEST_ARGS)
 
 # Each role's molecule scenario (molecule/<scenario>), one after the other: its own node
-# containers (the lab's node image, built here when missing) on its own network, converge,
+# containers (the lab's node images, plain and golden, built here when missing) on its own network, converge,
 # idempotence, testinfra, destroy. The lab itself is not used.
 MOLECULE_SCENARIOS ?= salt_bootstrap swarm
 molecule: host venv
 	bash lab/node/build.sh containerops-lab/node:bookworm
+	bash lab/images/bake_node.sh containerops-lab/node:bookworm containerops-lab/node:bookworm-golden $(CURDIR)/.lab
 	@set -e; for s in $(MOLECULE_SCENARIOS); do \
 	  start=$$SECONDS; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/molecule test -s $$s; \
 	  echo "molecule: scenario $$s passed in $$((SECONDS - start)) s"; \

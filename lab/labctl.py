@@ -36,7 +36,7 @@ SUBNET = os.environ.get("CONTAINEROPS_LAB_SUBNET", "10.88.0.0/16")
 GATEWAY = os.environ.get("CONTAINEROPS_LAB_GATEWAY", "10.88.0.1")
 NODE_IMAGE = "containerops-lab/node:bookworm"
 # NODE_IMAGE with Salt and the engine packages baked in by playbooks/bake_image.yml
-# (lab/node/bake.sh): the lab fleet's template, and the ECS custom image GOLDEN_ECS_IMAGE_ID.
+# (lab/images/bake_node.sh): the lab fleet's template, and the ECS custom image GOLDEN_ECS_IMAGE_ID.
 GOLDEN_IMAGE = "containerops-lab/node:bookworm-golden"
 GOLDEN_ECS_IMAGE_ID = "m-bp1lab0golden0deb12a"
 BUSYBOX_IMAGE = "containerops-lab/busybox:latest"
@@ -417,7 +417,7 @@ def up(args):
         {"access_keys": {creds["ecs"]["access_key_id"]: creds["ecs"]["access_key_secret"]}}))
     run(["bash", os.path.join(LAB_DIR, "images", "build_busybox.sh"), BUSYBOX_IMAGE], capture=False)
     run(["bash", os.path.join(LAB_DIR, "node", "build.sh"), NODE_IMAGE], capture=False)
-    run(["bash", os.path.join(LAB_DIR, "node", "bake.sh"), NODE_IMAGE, GOLDEN_IMAGE, STATE_DIR], capture=False)
+    run(["bash", os.path.join(LAB_DIR, "images", "bake_node.sh"), NODE_IMAGE, GOLDEN_IMAGE, STATE_DIR], capture=False)
     run(["bash", os.path.join(LAB_DIR, "vcsim", "build.sh"), path("bin", "vcsim")], capture=False)
     ensure_network()
     for svc in services(creds):

@@ -1,4 +1,4 @@
-"""The lab's golden node image, baked by the product's playbooks/bake_image.yml (lab/node/bake.sh): Salt and the
+"""The lab's golden node image, baked by the product's playbooks/bake_image.yml (lab/images/bake_node.sh): Salt and the
 engine packages are in it, nothing of the builder's identity is. The lab fleet starts from it (its bootstrap
 installs neither: test_bootstrap.py); the plain image's path is test_bootstrap_drift.py's."""
 import subprocess

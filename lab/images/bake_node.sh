@@ -8,10 +8,10 @@
 set -euo pipefail
 plain=${1:-containerops-lab/node:bookworm}
 golden=${2:-containerops-lab/node:bookworm-golden}
-state_dir=${3:?usage: bake.sh PLAIN GOLDEN LAB_STATE_DIR}
+state_dir=${3:?usage: bake_node.sh PLAIN GOLDEN LAB_STATE_DIR}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 playbook_bin=$repo/.venv/bin/ansible-playbook
-[ -x "$playbook_bin" ] || { echo "bake.sh: $playbook_bin is missing: run 'make venv' first" >&2; exit 1; }
+[ -x "$playbook_bin" ] || { echo "bake_node.sh: $playbook_bin is missing: run 'make venv' first" >&2; exit 1; }
 
 inputs=$(cd "$repo" && {
   docker image inspect -f '{{.Id}}' "$plain"
@@ -36,6 +36,7 @@ docker run -d --name "$builder" --label containerops.lab=true --network bridge \
   -v /var/lib/docker "$plain" >/dev/null
 timeout 60 docker exec "$builder" systemctl is-system-running --wait >/dev/null 2>&1 || true
 
+[ -d "$state_dir" ] || mkdir -m 0700 "$state_dir"
 log=$state_dir/bake.log
 if ! ANSIBLE_CONFIG="$repo/ansible.cfg" "$playbook_bin" -i "$builder," -c community.docker.docker \
     -e bake_hosts="$builder" -e ansible_python_interpreter=/usr/bin/python3 \

@@ -6,6 +6,7 @@ fails raises BackendError; the state machine then puts the instance in Stopped.
 All operations must be idempotent (they are replayed after an emulator restart).
 """
 
+import abc
 import json
 import logging
 import subprocess
@@ -17,19 +18,22 @@ class BackendError(Exception):
     pass
 
 
-class Backend:
+class Backend(abc.ABC):
+    """What every backend provides; reboot and describe have defaults."""
+
     name = "abstract"
 
+    @abc.abstractmethod
     def start(self, instance):
         """Make the instance run: create it on first start, start it afterwards."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def stop(self, instance):
-        raise NotImplementedError
+        """Stop the instance; a missing one is fine."""
 
+    @abc.abstractmethod
     def remove(self, instance):
         """Destroy the instance and everything it holds; missing is fine."""
-        raise NotImplementedError
 
     def reboot(self, instance):
         self.stop(instance)

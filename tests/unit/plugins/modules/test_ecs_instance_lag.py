@@ -9,6 +9,7 @@ import random
 import secrets
 
 import pytest
+from fake_module import FakeModule
 
 from ansible_collections.containerops.platform.plugins.module_utils import _ecs_instance_spec as ispec
 from ansible_collections.containerops.platform.plugins.module_utils import _ecs_provision as prov
@@ -23,16 +24,6 @@ SG_HZ = "sg-bp1lab0hangzhou00001"
 
 
 # ---------------------------------------------------------------- the Runner behind a lagging proxy
-
-class FakeModule:
-    def __init__(self, params, check_mode=False):
-        self.params = params
-        self.check_mode = check_mode
-        self.warnings = []
-
-    def warn(self, text):
-        self.warnings.append(text)
-
 
 @pytest.fixture
 def emu(monkeypatch):

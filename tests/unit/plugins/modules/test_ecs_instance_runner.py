@@ -7,6 +7,7 @@ import random
 import secrets
 
 import pytest
+from fake_module import FakeModule
 
 from ansible_collections.containerops.platform.plugins.module_utils import _ecs_instance_spec as ispec
 from ansible_collections.containerops.platform.plugins.module_utils import _ecs_provision as prov
@@ -21,16 +22,6 @@ KEY, SECRET = "LTAI" + secrets.token_hex(8), secrets.token_urlsafe(24)
 VSW_H = "vsw-bp1lab0hangzhouh00001"
 SG_HZ = "sg-bp1lab0hangzhou00001"
 SG_OTHER_VPC = "sg-bp1otherVpc000000001"
-
-
-class FakeModule:
-    def __init__(self, params, check_mode=False):
-        self.params = params
-        self.check_mode = check_mode
-        self.warnings = []
-
-    def warn(self, text):
-        self.warnings.append(text)
 
 
 def world_with_a_second_vpc():

@@ -1,7 +1,8 @@
 # The two commands of the README do everything on a fresh machine:
 #   make demo   set up, bring the local lab up, run playbooks/site.yml, show what it built
-#   make test   set up, unit tests first (a failure shows in two minutes), the static checks
-#               (lint, sanity), then integration tests on one shared lab
+#   make test   set up; unit tests first (a failure shows in two minutes), then the static checks
+#               (lint, sanity), while the lab's images build and molecule runs the role
+#               scenarios on them; then integration tests on one shared lab
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -12,7 +13,7 @@ LAB := $(BIN)/python lab/labctl.py
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PYTEST_ARGS ?=
 
-.PHONY: demo test unit static integration molecule lint sanity host venv lab-up lab-down lab-status build clean
+.PHONY: demo test checks roles lab-build unit static integration molecule lint sanity host venv lab-up lab-down lab-status build clean
 
 demo: lab-up
 	$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml
@@ -20,7 +21,18 @@ demo: lab-up
 	@$(BIN)/ansible -i inventories/lab 'role_manager[0]' -m ansible.builtin.command -a 'docker node ls'
 	@$(LAB) status
 
-test: unit static integration
+# Two lanes, then the lab: the unit tests and static checks (the checks are mostly one process
+# each) beside the lab's images and the role scenarios on them (downloads, one builder, one
+# scenario at a time); then the integration tests. Each lane's lines carry its name.
+test: host venv
+	@$(MAKE) --no-print-directory -j2 checks roles
+	@$(MAKE) --no-print-directory integration
+
+checks: unit
+	@$(MAKE) --no-print-directory static
+
+roles: lab-build
+	@set -o pipefail; $(MAKE) --no-print-directory molecule 2>&1 | sed -u 's/^/[molecule] /'
 
 static: lint sanity
 
@@ -68,6 +80,10 @@ $(VENV)/.installed: requirements.txt requirements-test.txt
 
 lab-up: host venv
 	$(LAB) up
+
+# Lines prefixed, as they interleave with the checks' in make test.
+lab-build: host venv
+	@set -o pipefail; $(LAB) build 2>&1 | sed -u 's/^/[lab-build] /'
 
 lab-down:
 	@$(PYTHON) lab/labctl.py down

@@ -408,6 +408,15 @@ def write_lab_info(info):
 
 # ---------------------------------------------------------------- commands
 
+def build(args=None):
+    """What the lab runs from, each rebuilt only when its recipe changed: the images and vcsim."""
+    os.makedirs(STATE_DIR, mode=0o700, exist_ok=True)
+    run(["bash", os.path.join(LAB_DIR, "images", "build_busybox.sh"), BUSYBOX_IMAGE], capture=False)
+    run(["bash", os.path.join(LAB_DIR, "node", "build.sh"), NODE_IMAGE], capture=False)
+    run(["bash", os.path.join(LAB_DIR, "images", "bake_node.sh"), NODE_IMAGE, GOLDEN_IMAGE, STATE_DIR], capture=False)
+    run(["bash", os.path.join(LAB_DIR, "vcsim", "build.sh"), path("bin", "vcsim")], capture=False)
+
+
 def up(args):
     started = time.monotonic()
     creds = ensure_state()
@@ -415,10 +424,7 @@ def up(args):
     ensure_tls()
     write_private(path("ecs-credentials.json"), json.dumps(
         {"access_keys": {creds["ecs"]["access_key_id"]: creds["ecs"]["access_key_secret"]}}))
-    run(["bash", os.path.join(LAB_DIR, "images", "build_busybox.sh"), BUSYBOX_IMAGE], capture=False)
-    run(["bash", os.path.join(LAB_DIR, "node", "build.sh"), NODE_IMAGE], capture=False)
-    run(["bash", os.path.join(LAB_DIR, "images", "bake_node.sh"), NODE_IMAGE, GOLDEN_IMAGE, STATE_DIR], capture=False)
-    run(["bash", os.path.join(LAB_DIR, "vcsim", "build.sh"), path("bin", "vcsim")], capture=False)
+    build()
     ensure_network()
     for svc in services(creds):
         svc.start()
@@ -555,6 +561,8 @@ def status(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("build", help="build the node images and vcsim when their recipes changed").set_defaults(
+        func=build)
     sub.add_parser("up", help="start the lab (idempotent)").set_defaults(func=up)
     sub.add_parser("down", help="remove every container, volume, network and process of the lab").set_defaults(
         func=down)

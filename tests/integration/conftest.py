@@ -1,7 +1,29 @@
-"""One lab per test run: brought up once (idempotent), left as it was found."""
+"""One lab per test run: brought up once (idempotent), left as it was found.
+
+The expensive states are shared by every module that needs them, and undone once at the end of the run:
+the lab (`lab`), the fleet of inventories/lab (`fleet`), its engines from bootstrap.yml (`engines`) and the
+swarm of cluster.yml (`swarm`). A module that changes one of them puts it back before it ends, or says in
+SESSION what the end of the run must put back.
+"""
+import os
+import time
+
 import pytest
 
-from labhelpers import ansible, destroy_vm, fleet_exists, labctl, load_lab, machines, vsphere_connect
+from labhelpers import (
+    FLEET_IPS,
+    SESSION,
+    SWARM_KEY_DIR,
+    ansible,
+    destroy_vm,
+    fleet_exists,
+    labctl,
+    load_lab,
+    machines,
+    ssh,
+    swarm_state,
+    vsphere_connect,
+)
 
 
 @pytest.fixture(scope="session")
@@ -21,12 +43,46 @@ def lab():
 def fleet(lab):
     """The lab fleet of inventories/lab provisioned once; removed at the end if it was not there before."""
     existed = fleet_exists()
+    SESSION["fleet_made"] = not existed
     first = ansible("ansible-playbook", "playbooks/provision.yml")
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
     yield first
     if not existed:
         removed = machines("absent")
         assert removed.returncode == 0, removed.stdout[-4000:] + removed.stderr[-2000:]
+
+
+@pytest.fixture(scope="session")
+def engines(fleet):
+    """bootstrap.yml once on the lab fleet: Salt and a running Docker engine on all six nodes. The result
+    (its output, and `elapsed` in seconds) is the first run's of this test run."""
+    started = time.monotonic()
+    result = ansible("ansible-playbook", "playbooks/bootstrap.yml", timeout=900)
+    result.elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    print(f"\nbootstrap.yml on the fleet: {result.elapsed:.0f}s")
+    return result
+
+
+@pytest.fixture(scope="session")
+def swarm(lab, engines):
+    """The lab fleet's swarm as cluster.yml forms it, shared by the modules after the first that asks for it
+    (test_cluster.py forms it and asserts how). At the end of the run the nodes leave it again, unless the
+    fleet itself goes then; engine settings a test left changed are put back once the swarm is gone."""
+    SESSION["swarm_formed"] = swarm_state(lab, FLEET_IPS[0]) != "active"
+    yield lab
+    if not SESSION["swarm_formed"]:
+        return
+    for name in os.listdir(SWARM_KEY_DIR) if os.path.isdir(SWARM_KEY_DIR) else ():
+        os.remove(os.path.join(SWARM_KEY_DIR, name))
+    if SESSION["fleet_made"]:
+        return      # the machines go with the fleet
+    for ip in FLEET_IPS:
+        ssh(lab, ip, "docker swarm leave --force >/dev/null 2>&1")
+    if SESSION["engine_settings_changed"]:
+        # Outside a swarm the engines restart at once, all together.
+        done = ansible("ansible-playbook", "playbooks/bootstrap.yml", timeout=900)
+        assert done.returncode == 0, done.stdout[-4000:]
 
 
 @pytest.fixture

@@ -20,6 +20,14 @@ stop_salt_master = labctl.stop_salt_master
 LABCTL = [sys.executable, os.path.join(REPO, "lab", "labctl.py")]
 LAB_JSON = os.path.join(REPO, ".lab", "lab.json")
 
+FLEET_IPS = ("10.88.1.11", "10.88.1.12", "10.88.1.13", "10.88.16.11", "10.88.17.11", "10.88.32.11")
+SWARM_KEY_DIR = os.path.join(REPO, ".lab", "swarm")    # swarm_unlock_key_dir of the lab inventory
+
+# What this run made and must undo at its end: the fleet (then nothing on it needs undoing, it goes), the
+# swarm, and engine settings a test changed while the swarm stood (undone once the swarm is gone, when
+# every engine may restart at once).
+SESSION = {"fleet_made": False, "swarm_formed": False, "engine_settings_changed": False}
+
 
 def labctl(*args, check=True):
     result = subprocess.run([*LABCTL, *args], cwd=REPO, text=True, capture_output=True, check=False)
@@ -351,3 +359,7 @@ def make_pki(directory, name, ip=None, ca=None, usage="serverAuth"):
     subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1], "-CAcreateserial",
                     "-out", cert, "-days", "2", "-extfile", ext], check=True, capture_output=True)
     return cert, key
+
+
+def swarm_state(lab, ip):
+    return ssh(lab, ip, "docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null").stdout.strip()

@@ -1,11 +1,9 @@
 """bootstrap.yml on the lab fleet: Salt in a venv on all six nodes, the first highstate gives every node a
 running Docker engine with the daemon.json settings of inventory; a second run changes nothing; bad input
-fails before anything changes."""
+fails before anything changes. The first run is conftest's `engines`, which later modules share."""
 import json
 import re
-import time
 
-import pytest
 import yaml
 
 from labhelpers import REPO, ansible, recap, salt_master, ssh, task_results
@@ -24,21 +22,11 @@ SALT_MODE = {host: (_VSPHERE_VARS if host.startswith("lab-vs-") else _FLEET_VARS
              for host in FLEET}
 
 
-@pytest.fixture(scope="module")
-def bootstrapped(fleet):
-    started = time.monotonic()
-    result = ansible("ansible-playbook", "playbooks/bootstrap.yml", timeout=900)
-    elapsed = time.monotonic() - started
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    print(f"\nbootstrap.yml on the fleet: {elapsed:.0f}s")
-    return result
-
-
 def daemon_json_sums(lab):
     return {host: ssh(lab, ip, "md5sum /etc/docker/daemon.json").stdout for host, ip in ADDRESS.items()}
 
 
-def test_every_node_runs_docker_with_the_inventory_daemon_settings(bootstrapped, lab):
+def test_every_node_runs_docker_with_the_inventory_daemon_settings(engines, lab):
     for host in FLEET:
         ip = ADDRESS[host]
         info = ssh(lab, ip, "docker info --format '{{json .}}'", timeout=20)
@@ -60,7 +48,7 @@ def test_every_node_runs_docker_with_the_inventory_daemon_settings(bootstrapped,
         assert enabled == ["enabled", "active", "active"], f"{host}: {enabled}"
 
 
-def test_both_salt_modes_in_one_fleet(bootstrapped):
+def test_both_salt_modes_in_one_fleet(engines):
     assert set(SALT_MODE.values()) == {"master", "masterless"}
     master_mode = sorted(host for host, mode in SALT_MODE.items() if mode == "master")
     keys = salt_master("-L", tool="salt-key")
@@ -69,29 +57,29 @@ def test_both_salt_modes_in_one_fleet(bootstrapped):
     assert salt_master("-L", ",".join(master_mode), "test.ping") == {host: True for host in master_mode}
 
 
-def test_salt_is_the_pinned_version_in_its_own_virtualenv(bootstrapped, lab):
+def test_salt_is_the_pinned_version_in_its_own_virtualenv(engines, lab):
     for host in ("lab-vs-1", "lab-ecs-3"):
         version = ssh(lab, ADDRESS[host], "/opt/containerops/salt/bin/salt-call --version")
         assert version.stdout.strip() == "salt-call 3008.3 (Argon)", version.stdout + version.stderr
 
 
-def test_bootstrap_reports_the_highstate(bootstrapped):
-    reports = re.findall(r"msg: '?(\d+) states, (\d+) changed", bootstrapped.stdout)
-    assert len(reports) == len(FLEET), bootstrapped.stdout[-3000:]
+def test_bootstrap_reports_the_highstate(engines):
+    reports = re.findall(r"msg: '?(\d+) states, (\d+) changed", engines.stdout)
+    assert len(reports) == len(FLEET), engines.stdout[-3000:]
 
 
-def test_nodes_of_the_golden_image_install_neither_salt_nor_the_engine(bootstrapped):
+def test_nodes_of_the_golden_image_install_neither_salt_nor_the_engine(engines):
     # The lab fleet starts from the image playbooks/bake_image.yml baked (test_golden_image.py); the plain
     # image's path, where bootstrap installs both, is test_bootstrap_drift.py's.
-    installs = task_results(bootstrapped.stdout, r"Install - .*salt==")
+    installs = task_results(engines.stdout, r"Install - .*salt==")
     assert installs and all(status == "skipping" for status, _text in installs.values()), installs
-    reports = task_results(bootstrapped.stdout, "Highstate - report")
-    assert set(reports) == set(FLEET), bootstrapped.stdout[-3000:]
+    reports = task_results(engines.stdout, "Highstate - report")
+    assert set(reports) == set(FLEET), engines.stdout[-3000:]
     installed = [h for h, (_status, text) in reports.items() if "containerops-docker-engine-pkg-installed" in text]
     assert not installed, reports
 
 
-def test_second_run_changes_nothing(bootstrapped):
+def test_second_run_changes_nothing(engines):
     again = ansible("ansible-playbook", "playbooks/bootstrap.yml", timeout=600)
     assert again.returncode == 0, again.stdout[-4000:]
     counts = recap(again.stdout)
@@ -100,7 +88,7 @@ def test_second_run_changes_nothing(bootstrapped):
     assert len(re.findall(r"msg: '?\d+ states, 0 changed", again.stdout)) == len(FLEET), again.stdout[-3000:]
 
 
-def test_unknown_salt_mode_is_refused_before_any_change(bootstrapped, lab):
+def test_unknown_salt_mode_is_refused_before_any_change(engines, lab):
     before = daemon_json_sums(lab)
     bad = ansible("ansible-playbook", "playbooks/bootstrap.yml", "-e", "salt_bootstrap_mode=agentless")
     assert bad.returncode != 0
@@ -110,7 +98,7 @@ def test_unknown_salt_mode_is_refused_before_any_change(bootstrapped, lab):
     assert daemon_json_sums(lab) == before
 
 
-def test_malformed_daemon_json_setting_is_refused_before_any_change(bootstrapped, lab):
+def test_malformed_daemon_json_setting_is_refused_before_any_change(engines, lab):
     before = daemon_json_sums(lab)
     bad = ansible("ansible-playbook", "playbooks/bootstrap.yml",
                   "-e", "salt_bootstrap_docker_log_max_size='ten megabytes'")
@@ -120,7 +108,7 @@ def test_malformed_daemon_json_setting_is_refused_before_any_change(bootstrapped
     assert daemon_json_sums(lab) == before
 
 
-def test_minions_are_never_configured_without_the_masters_fingerprint(bootstrapped, lab):
+def test_minions_are_never_configured_without_the_masters_fingerprint(engines, lab):
     # Pinned: every master-mode minion's config names the fingerprint of the master's key.
     conf = ssh(lab, ADDRESS["lab-vs-1"], "cat /etc/salt/minion.d/containerops.conf").stdout
     finger = re.search(r"^master_finger: ((?:[0-9a-f]{2}:){31}[0-9a-f]{2})$", conf, re.M)

@@ -1,8 +1,8 @@
 """playbooks/cluster.yml on the lab fleet: a real 6-node Swarm across vSphere and ECS nodes.
 
-One module-scoped swarm, tests in order: formation + idempotency, bad input (cluster untouched),
-a node that left inventory, a killed and re-created manager, autolock. At the end the swarm is
-left on every node again when there was none before.
+The run's swarm (conftest's `swarm`), tests in order: formation + idempotency, bad input (cluster
+untouched), a node that left inventory, a killed and re-created manager, engine restarts, autolock.
+The swarm stays for later modules; the end of the run takes it down when there was none before.
 """
 import json
 import os
@@ -10,10 +10,8 @@ import shutil
 import subprocess
 import time
 
-import pytest
-
 from labhelpers import (
-    REPO,
+    SESSION,
     ansible,
     drift_node,
     inventory_without,
@@ -22,15 +20,16 @@ from labhelpers import (
     recap,
     salt_master,
     ssh,
+    swarm_state,
     wait_until,
 )
+from labhelpers import SWARM_KEY_DIR as KEY_DIR
 
 MANAGERS = {"lab-vs-1": "10.88.1.11", "lab-vs-2": "10.88.1.12", "lab-ecs-1": "10.88.16.11"}
 WORKERS = {"lab-vs-3": "10.88.1.13", "lab-ecs-2": "10.88.17.11", "lab-ecs-3": "10.88.32.11"}
 NODES = {**MANAGERS, **WORKERS}
 LEADER_IP = MANAGERS["lab-vs-1"]
 IMAGE = "containerops-lab/busybox:latest"
-KEY_DIR = os.path.join(REPO, ".lab", "swarm")    # swarm_unlock_key_dir of the lab inventory
 
 
 def ok(result):
@@ -55,10 +54,6 @@ def sh(lab, ip, cmd):
     r = ssh(lab, ip, cmd, timeout=20)
     assert r.returncode == 0, f"{ip}: {cmd}: {r.stderr}"
     return r.stdout.strip()
-
-
-def swarm_state(lab, ip):
-    return ssh(lab, ip, "docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null").stdout.strip()
 
 
 def nodes(lab, ip=LEADER_IP):
@@ -86,31 +81,11 @@ def assert_healthy(lab, ip=LEADER_IP):
         assert labels["containerops.workload-class"] == "general"
 
 
-def engines(*args):
+def bootstrap(*args):
     """Docker engines on the nodes, from the Salt bootstrap (args: hosts to limit it to, or options)."""
     if args and not args[0].startswith("-"):
         args = ("--limit", ",".join(args))
     return ok(ansible("ansible-playbook", "playbooks/bootstrap.yml", *args, timeout=900))
-
-
-@pytest.fixture(scope="module")
-def swarm(lab, fleet):
-    was_active = swarm_state(lab, LEADER_IP) == "active"
-    engines()
-    SWARM["formed_here"] = not was_active
-    yield lab
-    ssh(lab, LEADER_IP, "docker service rm swarmtest >/dev/null 2>&1")
-    if not was_active:
-        for ip in NODES.values():
-            ssh(lab, ip, "docker swarm leave --force >/dev/null 2>&1")
-        for name in os.listdir(KEY_DIR) if os.path.isdir(KEY_DIR) else ():
-            os.remove(os.path.join(KEY_DIR, name))
-        if SWARM["settings_changed"]:
-            engines()   # outside a swarm the engines restart at once, all together
-
-
-# What tests leave for the fixture to put back (cheaper once the swarm is gone).
-SWARM = {"formed_here": False, "settings_changed": False}
 
 
 def test_fresh_engines_to_healthy_swarm_and_rerun_changes_nothing(swarm):
@@ -289,7 +264,7 @@ def test_killed_manager_keeps_quorum_and_recreated_node_heals(swarm):
 
     ok(machines("absent", ["lab-vs-2"]))
     ok(ansible("ansible-playbook", "playbooks/provision.yml"))
-    engines("lab-vs-2")
+    bootstrap("lab-vs-2")
     ok(cluster())
     assert_healthy(lab)
     assert_healthy(lab, MANAGERS["lab-vs-2"])
@@ -333,7 +308,7 @@ def test_engine_restarts_never_hit_two_swarm_nodes_at_once(swarm):
             assert "172.31.0.0" in sh(lab, NODES[host], "cat /etc/docker/daemon.json")
         assert engine_windows(lab) == before, "Salt restarted a Swarm node's engine by itself"
 
-        rolled = engines("-e", POOLS)
+        rolled = bootstrap("-e", POOLS)
         assert "restart pending" in rolled.stdout           # the highstate left it to the roll
         after = engine_windows(lab)
         assert all(after[h][0] > before[h][1] for h in NODES), (before, after)   # each engine restarted
@@ -352,12 +327,13 @@ def test_engine_restarts_never_hit_two_swarm_nodes_at_once(swarm):
         again = ok(ansible("ansible-playbook", "playbooks/engine_restart.yml"))
         assert "no engine restart pending" in again.stdout and sum(recap_changed(again.stdout).values()) == 0
     finally:
-        # Back to the inventory's pools: when this module formed the swarm, once it is gone again (all
-        # engines restart together then); else now, with a roll of three workers at once. Autolock off.
-        if SWARM["formed_here"]:
-            SWARM["settings_changed"] = True
+        # Back to the inventory's pools: when this run formed the swarm, once it is gone again (all engines
+        # restart together then: conftest's swarm, or test_site_playbook.py's run from no swarm); else now,
+        # with a roll of three workers at once. Autolock off.
+        if SESSION["swarm_formed"]:
+            SESSION["engine_settings_changed"] = True
         else:
-            engines("-e", "swarm_engine_restart_batch=3")
+            bootstrap("-e", "swarm_engine_restart_batch=3")
         ok(cluster())
         assert_healthy(lab)
 

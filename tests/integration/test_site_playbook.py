@@ -1,33 +1,23 @@
-"""`playbooks/site.yml` runs green against the lab from a plain checkout (what `make demo` runs)."""
+"""`playbooks/site.yml` runs green against the lab from a plain checkout (what `make demo` runs): from no
+swarm as an AWX job would, then again as `make demo` runs it on the fleet it built."""
 import json
 import os
 import subprocess
 import sys
 
-from labhelpers import REPO, ansible, make_pki, salt_master_processes, ssh, stop_salt_master
+from labhelpers import FLEET_IPS, REPO, SESSION, ansible, make_pki, salt_master_processes, ssh, stop_salt_master
 
 
-def test_site_playbook_runs_against_the_lab(lab, fleet):
-    env = {**os.environ, "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0"}
-    playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-    result = subprocess.run([playbook, "-i", "inventories/lab", "playbooks/site.yml"],
-                            cwd=REPO, env=env, text=True, capture_output=True, timeout=300, check=False)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "failed=0" in result.stdout
-    assert "etcd: http://127.0.0.1" in result.stdout and "healthy" in result.stdout
-    # Credentials come from .lab/lab.json and must never be printed.
-    assert lab["vsphere"]["password"] not in result.stdout
-    assert lab["ecs"]["access_key_secret"] not in result.stdout
-
-
-def test_no_secret_reaches_what_awx_would_store(lab, fleet, tmp_path):
+def test_no_secret_reaches_what_awx_would_store(swarm, tmp_path):
     """The whole site.yml as an AWX job runs it: at -vvv and with every event's data (the ansible.posix.json
     callback), cloud credentials also in the environment, a swarm formed in this run with autolock (join
     tokens and the unlock key are issued), a node's remote API with a TLS key, user data. No value of any
     of them appears anywhere in what the run printed, and the salt-master it starts does not inherit the
-    credentials from the environment."""
+    credentials from the environment. Runs from no swarm, so every engine restarts at once with the
+    inventory's settings (a test before may have left others for the end of the run to put back)."""
+    lab = swarm
     leader = "10.88.1.11"
-    for ip in ("10.88.1.11", "10.88.1.12", "10.88.1.13", "10.88.16.11", "10.88.17.11", "10.88.32.11"):
+    for ip in FLEET_IPS:
         ssh(lab, ip, "docker swarm leave --force >/dev/null 2>&1")   # so this run initialises the swarm
     stop_salt_master()                                                 # so this run starts it
     node = "10.88.32.11"                                               # lab-ecs-3 gets a remote API
@@ -49,6 +39,7 @@ def test_no_secret_reaches_what_awx_would_store(lab, fleet, tmp_path):
                              timeout=900, check=False)
         printed = run.stdout + run.stderr
         assert run.returncode == 0, printed[-5000:]
+        SESSION["engine_settings_changed"] = False    # every engine restarted with the inventory's settings
         assert '"plays"' in run.stdout and '"invocation"' in run.stdout   # every task's event data is there
 
         def on_leader(cmd):
@@ -77,3 +68,17 @@ def test_no_secret_reaches_what_awx_would_store(lab, fleet, tmp_path):
         for args in (["playbooks/cluster.yml"], ["playbooks/bootstrap.yml", "--limit", "lab-ecs-3"]):
             done = ansible("ansible-playbook", *args)
             assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_site_playbook_runs_against_the_lab(swarm):
+    lab = swarm
+    env = {**os.environ, "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0"}
+    playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    result = subprocess.run([playbook, "-i", "inventories/lab", "playbooks/site.yml"],
+                            cwd=REPO, env=env, text=True, capture_output=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "failed=0" in result.stdout
+    assert "etcd: http://127.0.0.1" in result.stdout and "healthy" in result.stdout
+    # Credentials come from .lab/lab.json and must never be printed.
+    assert lab["vsphere"]["password"] not in result.stdout
+    assert lab["ecs"]["access_key_secret"] not in result.stdout

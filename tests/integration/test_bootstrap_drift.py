@@ -82,7 +82,7 @@ def forget_on_master(minion):
 
 
 @pytest.fixture(scope="module")
-def salt_nodes(fleet, lab):
+def salt_nodes(engines, lab):
     shutil.rmtree(INVENTORY_DIR, ignore_errors=True)
     os.makedirs(INVENTORY_DIR)
     hosts = os.path.join(INVENTORY_DIR, "hosts.yml")
@@ -253,10 +253,10 @@ def test_remote_api_accepts_only_clients_with_a_certificate_of_its_ca(salt_nodes
     assert ssh(lab, ip, "docker info --format '{{.ServerVersion}}'").returncode == 0
 
 
-def test_bootstrap_forgets_a_master_mode_minion_that_left_inventory(salt_nodes, engines, lab):
+def test_bootstrap_forgets_a_master_mode_minion_that_left_inventory(salt_nodes, lab):
     # t-salt-2 lives in the salt-test inventory only: runs on inventories/lab alone see it as departed.
     # Who stays comes from the inventory's fleet, whatever the play's hosts: the runs below that may
-    # forget play on one fleet host (lab-vs-1), which the --check run needs bootstrapped (`engines`).
+    # forget play on one fleet host (lab-vs-1), bootstrapped (conftest's `engines`) as the --check run needs.
     pillar = os.path.join(MASTER_DIR, "srv", "pillar", "hosts", "t-salt-2.sls")
     limited = ansible("ansible-playbook", "playbooks/bootstrap.yml", "--limit", "lab-vs-1")
     assert limited.returncode == 0, limited.stdout[-3000:]

@@ -30,7 +30,7 @@ from ansible_collections.containerops.platform.plugins.module_utils._ecs_instanc
     plan_batches,
     shared_request_params,
 )
-from ansible_collections.containerops.platform.plugins.module_utils._provisioning import ProvisionError
+from ansible_collections.containerops.platform.plugins.module_utils._provisioning import ProvisionError, diff_entry
 from ansible_collections.containerops.platform.plugins.module_utils.ecs import (
     ABSENT,
     LISTED,
@@ -470,17 +470,21 @@ class Runner:
         return rows
 
     def diff(self):
+        """One entry per instance name whose before and after differ, as vsphere_vm's."""
         target = {"running": "Running", "stopped": "Stopped", "restarted": "Running"}.get(self.state)
         wanted_tags = dict((d["name"], d["tags"]) for d in self.desired)
-        after = {}
+        entries = []
         for row in self.results():
             if self.state == "absent" or (row["status"] == ABSENT and not self.check):
-                after[row["name"]] = {"state": "absent"}
-                continue
-            tags = row.get("tags") if row["status"] != ABSENT else wanted_tags[row["name"]] or {}
-            after[row["name"]] = {"state": "present", "status": target if self.check else row["status"],
-                                  "instance_id": row["instance_id"], "tags": tags}
-        return {"before": self.before, "after": after}
+                after = {"state": "absent"}
+            else:
+                tags = row.get("tags") if row["status"] != ABSENT else wanted_tags[row["name"]] or {}
+                after = {"state": "present", "status": target if self.check else row["status"],
+                         "instance_id": row["instance_id"], "tags": tags}
+            before = self.before.get(row["name"], {"state": "absent"})
+            if before != after or row["name"] in self.changed:
+                entries.append(diff_entry(row["name"], before, after))
+        return entries
 
 
 def _common_prefix(names):

@@ -5,12 +5,19 @@
 
 Each module's entry point (run_vsphere_vm in _vsphere_provision.py, run_ecs_instance in
 _ecs_provision.py) turns its cloud's errors into one ProvisionError, which carries what the
-run did before it failed; the module only hands it to fail_json.
+run did before it failed; the module only hands it to fail_json. Both return their diff as a
+list of diff_entry(), one per machine that changes, which Ansible shows under each name.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
+
+
+def diff_entry(name, before, after):
+    """One machine's part of a module's diff (a list of these): headers name the machine."""
+    return {"before_header": "%s (before)" % name, "after_header": "%s (after)" % name,
+            "before": before, "after": after}
 
 
 class ProvisionError(Exception):

@@ -13,7 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.containerops.platform.plugins.module_utils._provisioning import ProvisionError
+from ansible_collections.containerops.platform.plugins.module_utils._provisioning import ProvisionError, diff_entry
 from ansible_collections.containerops.platform.plugins.module_utils._vsphere_config import config_spec, linux_prep
 from ansible_collections.containerops.platform.plugins.module_utils._vsphere_faults import VSphereError, fault_message
 from ansible_collections.containerops.platform.plugins.module_utils._vsphere_identity import Identity
@@ -306,8 +306,7 @@ class Provisioner(Identity):
             raise VSphereError("; ".join(errors), errors=errors)
 
     def _diff(self, name, before, after):
-        self.diffs.append({"before_header": "%s (before)" % name, "after_header": "%s (after)" % name,
-                           "before": before, "after": after})
+        self.diffs.append(diff_entry(name, before, after))
 
     # ---------------------------------------------------------------- apply
 

@@ -35,7 +35,9 @@ attributes:
     description: Creations are validated with RunInstances C(DryRun=true); nothing is created or changed.
   diff_mode:
     support: full
-    description: Before and after of each instance the task names - state, status, instance ID and tags.
+    description:
+      - One before/after entry per instance that changes - state, status, instance ID and tags.
+      - The same shape as M(containerops.platform.vsphere_vm)'s diff.
 options:
   name:
     description:

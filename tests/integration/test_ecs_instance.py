@@ -51,6 +51,12 @@ def base_params(lab, **extra):
     return params
 
 
+def diff_of(result, name):
+    """The module's diff entry of one instance (one per instance that changes, headed by its name)."""
+    (entry,) = [d for d in result["diff"] if d["before_header"] == f"{name} (before)"]
+    return entry
+
+
 def run_play(lab, tmp_path, tasks, check=False, diff=False, defaults=None):
     """Run ecs_instance tasks in one play; returns the registered results, in order.
 
@@ -127,8 +133,8 @@ def test_create_batch_reach_nodes_rerun_stop_start_restart_delete(ecs_lab, tmp_p
     assert rows["t-ecs-m1"]["zone_id"] == "cn-hangzhou-i"
     assert all(r["status"] == "Running" and r["created"] for r in rows.values())
     assert rows["t-ecs-m1"]["tags"] == {"containerops.role": "manager"}
-    assert created["diff"]["before"]["t-ecs-w01"] == {"state": "absent"}
-    assert created["diff"]["after"]["t-ecs-w01"]["status"] == "Running"
+    assert diff_of(created, "t-ecs-w01")["before"] == {"state": "absent"}
+    assert diff_of(created, "t-ecs-w01")["after"]["status"] == "Running"
     for name, row in rows.items():
         assert wait_for_ssh(lab, row["private_ip"]) == name
 
@@ -166,7 +172,7 @@ def test_check_mode_creates_nothing_and_only_dry_runs(ecs_lab, tmp_path):
         check=True, diff=True)
     assert not result.get("failed"), result.get("msg")
     assert result["changed"] and sorted(result["created"]) == ["t-ecs-c01", "t-ecs-c02", "t-ecs-cx"]
-    assert result["diff"]["after"]["t-ecs-cx"]["state"] == "present"
+    assert diff_of(result, "t-ecs-cx")["after"]["state"] == "present"
     codes = admin(lab, "/stats")["codes"]
     assert codes["RunInstances"] == {"DryRunOperation": 2}
     assert not {"StartInstances", "StopInstances", "DeleteInstances", "TagResources"} & set(codes)

@@ -53,8 +53,9 @@ def test_python_requirements_are_pinned():
 
 
 def test_every_plugin_documents_itself_in_ansible_doc():
-    """ansible-doc renders each module, inventory plugin, filter, test and role entry point of the collection."""
-    kinds = {"module": "modules", "inventory": "inventory", "filter": "filter", "test": "test"}
+    """ansible-doc renders each module, inventory, filter, test and lookup plugin and role entry point."""
+    kinds = {"module": "modules", "inventory": "inventory", "filter": "filter", "test": "test",
+             "lookup": "lookup"}
     for kind, folder in kinds.items():
         # fleet.py / network.py hold the filters / tests documented by their .yml files
         names = sorted({os.path.splitext(n)[0] for n in os.listdir(os.path.join(REPO, "plugins", folder))

@@ -130,7 +130,6 @@ cache_timeout: 300
 
 import concurrent.futures
 import os
-import re
 
 from ansible.errors import AnsibleError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
@@ -146,18 +145,15 @@ from ansible_collections.containerops.platform.plugins.module_utils.ecs import (
     private_ip,
     tags_to_dict,
 )
-from ansible_collections.containerops.platform.plugins.module_utils.fleet import ROLE_KEY, set_connection_address
+from ansible_collections.containerops.platform.plugins.module_utils.fleet import (
+    fleet_groups,
+    observed_role,
+    power_state,
+    set_connection_address,
+    truthy,
+)
 
 DISCOVERY_REGION = "cn-hangzhou"  # any public region answers DescribeRegions
-
-
-def sanitise(value):
-    """Group-name part: lower case; '-' and '.' (and anything else not a word character) -> '_'."""
-    return re.sub(r"[^a-z0-9_]", "_", str(value).lower())
-
-
-def power_state(status):
-    return (status or "unknown").lower()
 
 
 def host_vars(inst):
@@ -191,18 +187,10 @@ def host_vars(inst):
         hv["platform_observed_ip"] = ip
     if public_ip:
         hv["ecs_public_ip"] = public_ip
-    if tags.get(ROLE_KEY):
-        hv["platform_observed_role"] = tags[ROLE_KEY]
+    role = observed_role(tags)
+    if role:
+        hv["platform_observed_role"] = role
     return hv
-
-
-def groups_for(hv):
-    groups = ["provider_ecs"]
-    if hv.get("platform_zone"):
-        groups.append("zone_" + sanitise(hv["platform_zone"]))
-    if hv.get("platform_observed_role"):
-        groups.append("role_" + sanitise(hv["platform_observed_role"]))
-    return groups
 
 
 def preferred_hostname(inst, preferences):
@@ -313,7 +301,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                                      "naming %s by its InstanceId" % (name, inst["InstanceId"]))
                 name = inst["InstanceId"]
             self.inventory.add_host(name)
-            for group in groups_for(hv):
+            for group in fleet_groups(hv):
                 self.inventory.add_group(group)
                 self.inventory.add_child(group, name)
             for key, value in hv.items():
@@ -327,16 +315,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _passes(self, filters, hv):
         for expr in filters:
             try:
-                if not self._as_bool(self._compose(expr, hv)):
+                if not truthy(self._compose(expr, hv)):
                     return False
             except Exception as exc:
                 if self.get_option("strict"):
                     raise AnsibleError("containerops.platform.ecs: filter %r failed: %s" % (expr, exc))
                 return False
         return True
-
-    @staticmethod
-    def _as_bool(value):
-        if isinstance(value, str):
-            return value.strip().lower() in ("true", "yes", "1", "on")
-        return bool(value)

@@ -181,14 +181,15 @@ from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
-from ansible_collections.containerops.platform.plugins.module_utils.fleet import ROLE_KEY, set_connection_address
-from ansible_collections.containerops.platform.plugins.module_utils.vsphere import (
-    HAS_PYVMOMI,
-    VSphereError,
-    connect,
-    normalise_power_state,
-    sanitize_group,
+from ansible_collections.containerops.platform.plugins.module_utils.fleet import (
+    fleet_groups,
+    group_name,
+    observed_role,
+    power_state,
+    set_connection_address,
+    truthy,
 )
+from ansible_collections.containerops.platform.plugins.module_utils.vsphere import HAS_PYVMOMI, VSphereError, connect
 
 try:
     from pyVmomi import vim
@@ -432,7 +433,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _populate(self, records):
         strict = self.get_option("strict")
         compose, groups, keyed_groups = (self.get_option(o) for o in ("compose", "groups", "keyed_groups"))
-        self.inventory.add_group("provider_vsphere")
+        self.inventory.add_group(group_name("provider", "vsphere"))   # there even when no VM is listed
         taken = {}
         for record in records:
             hostvars = self._hostvars(record)
@@ -445,11 +446,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                                      "second '%s_%s'" % (taken[name], record["moid"], name, name, record["moid"]))
                 name = "%s_%s" % (name, record["moid"])
             taken[name] = record["moid"]
-            self.inventory.add_host(name, group="provider_vsphere")
+            self.inventory.add_host(name)
             for key, value in hostvars.items():
                 self.inventory.set_variable(name, key, value)
             set_connection_address(self.inventory, name, record["ip"])
-            for group in self._fleet_groups(record):
+            for group in fleet_groups(hostvars):
                 self.inventory.add_group(group)
                 self.inventory.add_child(group, name)
             self._set_composite_vars(compose, context, name, strict=strict)
@@ -464,12 +465,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         merged and dumped: about 0.3 s per variable at 10000 VMs), so only these are
         stored; _context() adds more for filters and the constructed options.
         """
-        role = record["attributes"].get(ROLE_KEY)
+        role = observed_role(record["attributes"])
         hostvars = {
             "platform_provider": "vsphere",
             "platform_region": record["datacenter"],
             "platform_zone": record["cluster"],
-            "platform_power_state": normalise_power_state(record["power_state"]),
+            "platform_power_state": power_state(record["power_state"]),
             "vsphere_moid": record["moid"],
             "vsphere_uuid": record["uuid"],
             # Not vsphere_folder/_cpus/_cluster/...: those name the DESIRED settings of a
@@ -495,16 +496,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                        vsphere_folder_path=record["folder"])
         return context
 
-    @staticmethod
-    def _fleet_groups(record):
-        groups = []
-        if record["cluster"]:
-            groups.append("zone_" + sanitize_group(record["cluster"]))
-        role = record["attributes"].get(ROLE_KEY)
-        if role:
-            groups.append("role_" + sanitize_group(role))
-        return groups
-
     def _hostname(self, record):
         for entry in self.get_option("hostnames"):
             if entry == "moid":
@@ -519,7 +510,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _passes_filters(self, hostvars):
         for expression in self.get_option("filters"):
             try:
-                if not self._compose(expression, hostvars):
+                if not truthy(self._compose(expression, hostvars)):
                     return False
             except Exception as exc:  # noqa: BLE001 - reported with the expression
                 if self.get_option("strict"):

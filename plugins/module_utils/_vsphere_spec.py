@@ -17,9 +17,11 @@ import ipaddress
 import json
 import re
 
+from ansible_collections.containerops.platform.plugins.module_utils.fleet import RUNNING, STOPPED
+
 STATES = ["present", "poweredon", "poweredoff", "restarted", "absent"]
 # ecs_instance's words for the same states (the fleet's power words, docs/fleet.md), accepted too.
-SHARED_STATES = {"running": "poweredon", "stopped": "poweredoff"}
+SHARED_STATES = {RUNNING: "poweredon", STOPPED: "poweredoff"}
 CUSTOMIZATION_METHODS = ["auto", "linux_prep", "none"]
 TOP_LEVEL_DEFAULTS = {"state": "poweredon", "customization": "auto"}
 

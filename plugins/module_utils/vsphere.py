@@ -30,7 +30,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import http.client
-import re
 import ssl
 
 from ansible_collections.containerops.platform.plugins.module_utils._vsphere_client import Client
@@ -120,16 +119,3 @@ def connect(hostname, username, password, port=443, validate_certs=True, pool_si
     # keep enough of them open to avoid a TLS handshake per call.
     si._stub.poolSize = pool_size
     return Client(si)
-
-
-# ============================================================== fleet conventions (inventory plugin)
-
-
-def sanitize_group(value):
-    """docs/fleet.md group name rule: lower case; '-' and '.' become '_' (and any other odd char)."""
-    return re.sub(r"[^a-z0-9_]", "_", str(value).lower())
-
-
-def normalise_power_state(power_state):
-    """docs/fleet.md platform_power_state: running / stopped, else the cloud's own word."""
-    return {"poweredOn": "running", "poweredOff": "stopped"}.get(power_state, power_state)

@@ -1,12 +1,19 @@
 """What salt_bootstrap leaves on a masterless node, read on the node itself (testinfra).
 
-Expected values are the role's defaults and the inventory of molecule.yml; each test
-runs on every node of the scenario.
+Expected values are the role's defaults, the Salt formula's defaults (for every engine setting
+molecule.yml leaves out) and the inventory of molecule.yml; each test runs on every node of the
+scenario.
 """
 import json
+import os
 import time
 
 import pytest
+import yaml
+
+with open(os.path.join(os.path.dirname(__file__), "..", "..", "..", "salt", "states", "containerops", "parameters",
+                       "defaults.yaml")) as _f:
+    FORMULA_DAEMON_JSON = yaml.safe_load(_f)["values"]["docker"]["daemon_config"]
 
 SALT_VERSION = "3008.3"                       # salt_bootstrap_version
 SALT_VENV = "/opt/containerops/salt"          # salt_bootstrap_venv
@@ -58,11 +65,11 @@ def test_the_docker_engine_runs_with_daemon_json_from_inventory(host, inventory)
     assert host.service("docker").is_enabled
     assert host.service("docker").is_running
     daemon = json.loads(host.file("/etc/docker/daemon.json").content_string)
-    assert daemon["live-restore"] is False
-    assert daemon["log-driver"] == "json-file"
-    assert daemon["log-opts"] == {"max-size": inventory["salt_bootstrap_docker_log_max_size"],
-                                  "max-file": str(inventory["salt_bootstrap_docker_log_max_file"])}
-    assert daemon["default-address-pools"] == inventory["salt_bootstrap_docker_default_address_pools"]
+    # Not in the inventory: the formula's defaults reached the node.
+    for key in ("live-restore", "log-driver", "log-opts", "default-address-pools"):
+        assert daemon[key] == FORMULA_DAEMON_JSON[key], key
+    assert daemon["live-restore"] is False and daemon["log-opts"] == {"max-size": "10m", "max-file": "3"}
+    # Set in the inventory.
     assert daemon["metrics-addr"] == inventory["salt_bootstrap_docker_metrics_addr"]
     # The running engine took them (not only the file).
     info = json.loads(host.check_output("docker info --format '{{json .}}'"))

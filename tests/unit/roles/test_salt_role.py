@@ -2,45 +2,14 @@
 it renders from inventory variables, run through ansible-playbook on localhost (no connection, no change)."""
 import json
 import os
-import pathlib
 import subprocess
 import sys
 
 import pytest
 import yaml
+from salt_role import BIN, PLAY, REPO, rendered_pillar, run_role
 
-REPO = str(pathlib.Path(__file__).resolve().parents[3])
-BIN = os.path.dirname(sys.executable)
 ROLE = os.path.join(REPO, "roles", "salt_bootstrap")
-
-PLAY = """
-- hosts: localhost
-  gather_facts: false
-  tasks:
-    - ansible.builtin.include_role:
-        name: containerops.platform.salt_bootstrap
-        tasks_from: {tasks_from}
-{extra}
-"""
-
-SHOW_PILLAR = """
-    - ansible.builtin.copy:
-        dest: "{out}"
-        content: "{{{{ _salt_bootstrap_pillar | to_json }}}}"
-        mode: "0600"
-      no_log: true
-"""
-
-
-def run_role(tmp_path, tasks_from, extra_vars=None, extra=""):
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(PLAY.format(tasks_from=tasks_from, extra=extra))
-    args = [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)]
-    if extra_vars:
-        args += ["-e", json.dumps(extra_vars)]
-    env = {**os.environ, "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
-           "ANSIBLE_PYTHON_INTERPRETER": sys.executable}
-    return subprocess.run(args, cwd=REPO, env=env, text=True, capture_output=True, timeout=120, check=False)
 
 
 def test_defaults_pass_validation(tmp_path):
@@ -99,51 +68,71 @@ def test_unknown_salt_mode_is_refused_by_the_argument_spec(tmp_path):
 
 
 def test_pillar_is_rendered_from_inventory_variables(tmp_path):
-    out = tmp_path / "pillar.json"
-    result = run_role(tmp_path, "pillar_data", {
+    pillar = rendered_pillar(tmp_path, {
         "salt_bootstrap_docker_live_restore": True, "salt_bootstrap_docker_log_max_size": "20m",
         "salt_bootstrap_docker_log_max_file": 5, "salt_bootstrap_docker_metrics_addr": "127.0.0.1:9323",
         "salt_bootstrap_docker_registry_mirrors": ["https://mirror.example"],
+        "salt_bootstrap_docker_default_address_pools": [{"base": "172.31.0.0/16", "size": 24}],
         "salt_bootstrap_docker_daemon_extra": {"default-ulimits": {}},
+        "salt_bootstrap_docker_remote_api_port": "2377",
         "salt_bootstrap_platform_sysctls": {"vm.swappiness": 1}, "salt_bootstrap_platform_timesync": "chrony",
         "salt_bootstrap_platform_ntp_servers": ["ntp1"],
         "salt_bootstrap_platform_users": [{"name": "ops", "ssh_keys": ["ssh-ed25519 AAAA ops"]}],
-    }, extra=SHOW_PILLAR.format(out=out))
-    assert result.returncode == 0, result.stdout[-3000:]
-    pillar = json.loads(out.read_text())["containerops"]
-    daemon = pillar["docker"]["daemon_config"]
-    assert daemon["log-opts"] == {"max-size": "20m", "max-file": "5"}    # dockerd wants strings here
-    assert daemon["live-restore"] is True and daemon["log-driver"] == "json-file"
-    assert daemon["metrics-addr"] == "127.0.0.1:9323"
-    assert daemon["registry-mirrors"] == ["https://mirror.example"]
-    assert daemon["default-address-pools"] == [{"base": "172.30.0.0/16", "size": 24}]
-    assert daemon["default-ulimits"] == {}
-    assert "hosts" not in daemon                                         # Salt owns hosts (fd:// + remote API)
-    assert pillar["docker"]["remote_api"]["enabled"] is False
-    assert pillar["sysctl"]["values"] == {"vm.swappiness": 1}
+    })["containerops"]
+    assert pillar["docker"] == {
+        "daemon_config": {
+            "live-restore": True,
+            "log-opts": {"max-size": "20m", "max-file": "5"},                   # dockerd wants strings here
+            "metrics-addr": "127.0.0.1:9323",
+            "registry-mirrors": ["https://mirror.example"],
+            "default-address-pools": [{"base": "172.31.0.0/16", "size": 24}],
+            "default-ulimits": {},
+        },
+        "remote_api": {"port": 2377},
+    }
+    assert pillar["sysctl"] == {"values": {"vm.swappiness": 1}}
     assert pillar["timesync"] == {"provider": "chrony", "servers": ["ntp1"]}
-    assert pillar["users"]["present"][0]["name"] == "ops"
+    assert pillar["users"] == {"present": [{"name": "ops", "ssh_keys": ["ssh-ed25519 AAAA ops"]}]}
+    assert set(pillar) == {"docker", "sysctl", "timesync", "users"}
 
 
-def test_pillar_defaults_suit_swarm_nodes(tmp_path):
-    out = tmp_path / "pillar.json"
-    result = run_role(tmp_path, "pillar_data", {}, extra=SHOW_PILLAR.format(out=out))
-    assert result.returncode == 0, result.stdout[-3000:]
-    daemon = json.loads(out.read_text())["containerops"]["docker"]["daemon_config"]
-    assert "metrics-addr" not in daemon             # empty address: left out
-    assert daemon["live-restore"] is False          # swarm mode refuses live-restore
+def test_pillar_of_an_inventory_that_sets_nothing_is_empty(tmp_path):
+    # Every setting then comes from the formula's defaults (tests/unit/salt/test_formula_defaults.py).
+    assert rendered_pillar(tmp_path, {}) == {"containerops": {}}
 
 
-def test_argument_specs_cover_every_default():
+@pytest.mark.parametrize("inventory_vars, pillar", [
+    ({"salt_bootstrap_docker_log_max_size": "20m"}, {"docker": {"daemon_config": {"log-opts": {"max-size": "20m"}}}}),
+    ({"salt_bootstrap_docker_metrics_addr": ""}, {}),                       # empty address: no metrics endpoint
+    ({"salt_bootstrap_docker_live_restore": "yes"}, {"docker": {"daemon_config": {"live-restore": True}}}),
+    ({"salt_bootstrap_platform_users_absent": ["old"]}, {"users": {"absent": ["old"]}}),
+])
+def test_pillar_holds_only_the_keys_inventory_sets(tmp_path, inventory_vars, pillar):
+    assert rendered_pillar(tmp_path, inventory_vars) == {"containerops": pillar}
+
+
+def test_argument_specs_cover_every_default_and_every_setting_passed_to_salt():
     with open(os.path.join(ROLE, "defaults", "main.yml")) as f:
         defaults = yaml.safe_load(f)
+    with open(os.path.join(ROLE, "vars", "main.yml")) as f:
+        settings = [entry["var"] for entry in yaml.safe_load(f)["_salt_bootstrap_pillar_keys"]]
     with open(os.path.join(ROLE, "meta", "argument_specs.yml")) as f:
         options = yaml.safe_load(f)["argument_specs"]["main"]["options"]
-    assert set(defaults) == set(options), set(defaults) ^ set(options)
+    assert len(settings) == len(set(settings))
+    # The role's own variables have their default in defaults/main.yml; the engine and host settings have
+    # none in the role (the formula holds them), so their spec names no default either.
+    assert set(options) == set(defaults) | set(settings), set(options) ^ (set(defaults) | set(settings))
+    assert not set(defaults) & set(settings)
     allowed = {"type", "default", "description", "choices", "elements", "options", "required", "no_log"}
     for name, spec in options.items():
         assert set(spec) <= allowed, f"{name}: {set(spec) - allowed}"
         assert spec.get("description"), name
+        if name in settings:
+            assert "default" not in spec, name
+            assert "formula" in " ".join(spec["description"] if isinstance(spec["description"], list)
+                                         else [spec["description"]]), name
+        elif "{{" not in str(defaults[name]):
+            assert spec.get("default") == defaults[name], name
     assert options["salt_bootstrap_docker_remote_api_server_key"].get("no_log") is True
 
 

@@ -1,4 +1,4 @@
-"""Pure parts of the ECS inventory plugin and of ecs_instance: groups, sanitising, host vars,
+"""Pure parts of the ECS inventory plugin and of ecs_instance: groups, host vars,
 hostnames, server-side query combinations, desired-instance merging."""
 import pathlib
 
@@ -7,6 +7,7 @@ import pytest
 from ansible_collections.containerops.platform.plugins.inventory import ecs as inv
 from ansible_collections.containerops.platform.plugins.module_utils import _ecs_instance_spec as spec
 from ansible_collections.containerops.platform.plugins.module_utils import _ecs_provision as prov
+from ansible_collections.containerops.platform.plugins.module_utils.fleet import fleet_groups
 
 REPO = pathlib.Path(__file__).resolve().parents[4]
 
@@ -21,14 +22,6 @@ INSTANCE = {
 }
 
 
-@pytest.mark.parametrize("raw, group", [
-    ("cn-hangzhou-h", "cn_hangzhou_h"), ("ap-southeast-1a", "ap_southeast_1a"), ("Web.Front-End", "web_front_end"),
-    ("a b/c", "a_b_c"),
-])
-def test_sanitise(raw, group):
-    assert inv.sanitise(raw) == group
-
-
 def test_host_vars_follow_fleet_md():
     hv = inv.host_vars(INSTANCE)
     assert hv["platform_observed_ip"] == "10.88.16.5"
@@ -38,13 +31,13 @@ def test_host_vars_follow_fleet_md():
     assert hv["ecs_instance_id"] == "i-bp1abc" and hv["ecs_observed_instance_type"] == "ecs.g7.large"
     assert hv["ecs_observed_tags"] == {"containerops.role": "Manager", "fqdn": "w.x"}
     assert hv["ecs_observed_security_group_ids"] == ["sg-1"] and "ecs_public_ip" not in hv
-    assert inv.groups_for(hv) == ["provider_ecs", "zone_cn_hangzhou_h", "role_manager"]
+    assert fleet_groups(hv) == ["provider_ecs", "zone_cn_hangzhou_h", "role_manager"]
 
 
 def test_no_role_tag_no_role_var_or_group():
     hv = inv.host_vars(dict(INSTANCE, Tags={"Tag": []}, Status="Starting"))
     assert "platform_observed_role" not in hv and hv["platform_power_state"] == "starting"
-    assert inv.groups_for(hv) == ["provider_ecs", "zone_cn_hangzhou_h"]
+    assert fleet_groups(hv) == ["provider_ecs", "zone_cn_hangzhou_h"]
 
 
 @pytest.mark.parametrize("prefs, name", [

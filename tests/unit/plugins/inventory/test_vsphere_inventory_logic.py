@@ -1,25 +1,13 @@
-"""Pure parts of the vSphere inventory plugin: naming, grouping, sanitising, where a VM lives."""
+"""Pure parts of the vSphere inventory plugin: naming, grouping, where a VM lives (the fleet's vocabulary itself:
+tests/unit/plugins/module_utils/test_fleet.py)."""
 import pathlib
 
 import pytest
 
 from ansible_collections.containerops.platform.plugins.inventory import vsphere as inv
-from ansible_collections.containerops.platform.plugins.module_utils import vsphere as V
+from ansible_collections.containerops.platform.plugins.module_utils.fleet import fleet_groups
 
 REPO = str(pathlib.Path(__file__).resolve().parents[4])
-
-
-@pytest.mark.parametrize("value, group", [
-    ("DC0_C0", "dc0_c0"), ("IDC-Shanghai.1", "idc_shanghai_1"), ("manager", "manager"), ("Worker Pool", "worker_pool"),
-])
-def test_group_names_follow_the_fleet_rule(value, group):
-    assert V.sanitize_group(value) == group
-
-
-@pytest.mark.parametrize("state, word", [
-    ("poweredOn", "running"), ("poweredOff", "stopped"), ("suspended", "suspended")])
-def test_power_states_are_normalised(state, word):
-    assert V.normalise_power_state(state) == word
 
 
 @pytest.mark.parametrize("path, name", [
@@ -58,7 +46,7 @@ def test_where_a_vm_lives_comes_from_the_bulk_structure_read():
     assert hostvars["platform_observed_ip"] == "10.0.0.5" and hostvars["platform_observed_role"] == "Manager"
     assert (hostvars["platform_region"], hostvars["platform_zone"], hostvars["platform_power_state"]) == \
         ("DC0", "IDC-A", "running")
-    assert inv.InventoryModule._fleet_groups(record) == ["zone_idc_a", "role_manager"]
+    assert fleet_groups(hostvars) == ["provider_vsphere", "zone_idc_a", "role_manager"]
 
 
 def test_templates_are_skipped_and_missing_facts_stay_unset():
@@ -68,5 +56,5 @@ def test_templates_are_skipped_and_missing_facts_stay_unset():
                                          s, [])
     hostvars = inv.InventoryModule._hostvars(record)
     assert "platform_observed_ip" not in hostvars and "platform_observed_role" not in hostvars
-    assert inv.InventoryModule._fleet_groups(record) == []
+    assert fleet_groups(hostvars) == ["provider_vsphere"]
     assert hostvars["platform_power_state"] == "stopped"

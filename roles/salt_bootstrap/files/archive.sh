@@ -1,0 +1,40 @@
+#!/bin/sh
+# The role's one way to pack a directory into an archive and to unpack one (the
+# wheelhouse and the states, on the controller, the nodes and the salt-master).
+#
+# usage: archive.sh pack ARCHIVE DIR
+#          ARCHIVE = DIR's content, reproducible (sorted, mtime 0, owner root, modes
+#          u+rw go+r go-w; hidden files at DIR's top, such as build markers, left
+#          out): the same content gives the same bytes, so a copy of it to a node
+#          changes nothing. Prints "changed" when ARCHIVE is new or differs, else
+#          "unchanged" (ARCHIVE is then not touched).
+#        archive.sh unpack ARCHIVE DIR
+#          DIR holds exactly ARCHIVE's content (files gone from it are removed),
+#          unpacked beside DIR and moved into place. Files get the time of the
+#          unpack, so a reader that caches by modification time sees the change.
+set -eu
+action=${1:?usage: archive.sh pack|unpack ARCHIVE DIR}
+archive=${2:?usage: archive.sh pack|unpack ARCHIVE DIR}
+dir=${3:?usage: archive.sh pack|unpack ARCHIVE DIR}
+
+case $action in
+    pack)
+        tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --mode=u+rw,go+r,go-w \
+            --exclude='./.*' -C "$dir" -cf "$archive.new" .
+        if cmp -s "$archive.new" "$archive"; then
+            rm -f "$archive.new"
+            echo unchanged
+        else
+            mv -f "$archive.new" "$archive"
+            echo changed
+        fi ;;
+    unpack)
+        rm -rf "$dir.new"
+        mkdir -p "$dir.new"
+        tar -C "$dir.new" --touch --no-same-owner -xf "$archive"
+        rm -rf "$dir"
+        mv "$dir.new" "$dir" ;;
+    *)
+        echo "archive.sh: unknown action '$action' (pack or unpack)" >&2
+        exit 2 ;;
+esac

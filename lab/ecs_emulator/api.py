@@ -9,8 +9,10 @@ import uuid
 
 from . import errors
 from .attribute_api import AttributeActions
+from .eni_api import EniActions, listed_secondary_ips
 from .errors import ApiError
 from .params import (
+    COMMON_PARAMS,
     Params,
     expand_name,
     paginate,
@@ -24,19 +26,13 @@ from .tag_api import TagActions
 from .views import render_instance
 from .world_api import WorldActions
 
-# Params that describe the call, not the request: left out of ClientToken fingerprints.
-COMMON_PARAMS = {
-    "Action", "Version", "Format", "AccessKeyId", "Signature", "SignatureMethod", "SignatureVersion",
-    "SignatureNonce", "SignatureType", "Timestamp", "SecurityToken", "ClientToken", "DryRun",
-}
-
 STATUSES = ("Pending", "Running", "Starting", "Stopping", "Stopped")
 
 # What DescribeInstances answers at most when filtering by Tag.N (documented: 1,000 resources).
 TAG_FILTER_MAX = 1000
 
 
-class Api(WorldActions, AttributeActions, TagActions):
+class Api(WorldActions, AttributeActions, TagActions, EniActions):
     """One method per action; each returns the response body without RequestId."""
 
     # RegionId as the API reference has it (aliyun.md 2.6; request models of the current SDK):
@@ -89,6 +85,9 @@ class Api(WorldActions, AttributeActions, TagActions):
             "TagResources": self.tag_resources,
             "UntagResources": self.untag_resources,
             "ListTagResources": self.list_tag_resources,
+            "AssignPrivateIpAddresses": self.assign_private_ip_addresses,
+            "UnassignPrivateIpAddresses": self.unassign_private_ip_addresses,
+            "DescribeNetworkInterfaces": self.describe_network_interfaces,
         }
 
     def call(self, action, raw_params, region_id):
@@ -335,7 +334,8 @@ class Api(WorldActions, AttributeActions, TagActions):
                     "InternetMaxBandwidthIn": bw_in,
                     "KeyPairName": p.get("KeyPairName", ""),
                     "DeletionProtection": deletion_protection,
-                    "NetworkInterfaceId": self.state.new_id("eni-", region_id),
+                    # Derived from the instance id, so stable and unique like it.
+                    "NetworkInterfaceId": "eni-" + ids[i][2:],
                     "MacAddress": self.state.new_mac(),
                     "SerialNumber": str(uuid.uuid4()),
                     "ClientToken": token,
@@ -394,7 +394,9 @@ class Api(WorldActions, AttributeActions, TagActions):
         with self.state.lock:
             insts = self._filter_instances(p, region_id)
             page, fields = paginate(insts, p, key=lambda i: i["Seq"])
-            rendered = [render_instance(self.world, i) for i in page]
+            # The primary ENI's secondary IPs only when asked for (the API reference of DescribeInstances).
+            eni_ips = "NETWORK_PRIMARY_ENI_IP" in p.repeat("AdditionalAttributes")
+            rendered = [render_instance(self.world, i, listed_secondary_ips(i) if eni_ips else None) for i in page]
         return dict(fields, Instances={"Instance": rendered})
 
     def describe_instance_status(self, p, region_id):

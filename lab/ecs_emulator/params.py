@@ -10,6 +10,12 @@ import re
 from . import errors
 from .errors import ApiError
 
+# Params that describe the call, not the request: left out of ClientToken fingerprints.
+COMMON_PARAMS = {
+    "Action", "Version", "Format", "AccessKeyId", "Signature", "SignatureMethod", "SignatureVersion",
+    "SignatureNonce", "SignatureType", "Timestamp", "SecurityToken", "ClientToken", "DryRun",
+}
+
 
 # ---------------------------------------------------------------------- parameter access
 class Params:

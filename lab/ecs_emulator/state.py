@@ -281,8 +281,12 @@ class State:
         return "00:16:3e:" + ":".join("%02x" % self._rng.randrange(256) for _octet in range(3))
 
     def used_ips(self, vswitch_id):
-        used = {i["PrivateIpAddress"] for i in self.instances.values() if i["VSwitchId"] == vswitch_id}
-        used.update(r["PrivateIpAddress"] for r in self.releasing.values() if r["VSwitchId"] == vswitch_id)
+        used = set()
+        # Secondary IPs of a deleted instance stay taken, like its primary, until the backend has removed it.
+        for inst in list(self.instances.values()) + list(self.releasing.values()):
+            if inst["VSwitchId"] == vswitch_id:
+                used.add(inst["PrivateIpAddress"])
+                used.update(e["PrivateIpAddress"] for e in inst.get("SecondaryIps", []))
         return used
 
     def available_ip_count(self, vswitch_id):

@@ -9,7 +9,8 @@ def iso_seconds(ts):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
-def render_instance(world, inst):
+def render_instance(world, inst, secondary_ips=None):
+    """secondary_ips: the primary ENI's listed secondary IPs, shown only when DescribeInstances asks for them."""
     itype = world.instance_types.get(inst["InstanceType"], {})
     image = world.images.get(inst["ImageId"], {})
     ip = inst["PrivateIpAddress"]
@@ -75,7 +76,8 @@ def render_instance(world, inst):
             "Type": "Primary",
             "MacAddress": inst["MacAddress"],
             "PrimaryIpAddress": ip,
-            "PrivateIpSets": {"PrivateIpSet": [{"PrivateIpAddress": ip, "Primary": True}]},
+            "PrivateIpSets": {"PrivateIpSet": [{"PrivateIpAddress": ip, "Primary": True}]
+                              + [{"PrivateIpAddress": s, "Primary": False} for s in secondary_ips or []]},
             "Ipv6Sets": {"Ipv6Set": []},
         }]},
         "OperationLocks": {"LockReason": []},

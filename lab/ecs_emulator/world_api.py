@@ -1,6 +1,7 @@
 """The actions on the fixed part of the cloud: regions, zones, VPCs, vSwitches, security groups,
 images and instance types (the world file). A mixin of Api, which provides self.world and self.state."""
 
+from .eni_api import DEFAULT_ENI_IP_QUANTITY
 from .params import paginate
 
 
@@ -142,7 +143,8 @@ class WorldActions:
             "CpuCoreCount": t["CpuCoreCount"], "MemorySize": float(t["MemorySize"]),
             "InstanceFamilyLevel": "EnterpriseLevel", "CpuArchitecture": "X86",
             "GPUAmount": 0, "GPUSpec": "", "LocalStorageCategory": "",
-            "EniQuantity": 3, "EniPrivateIpAddressQuantity": 6, "EniIpv6AddressQuantity": 1,
+            "EniQuantity": 3, "EniIpv6AddressQuantity": 1,
+            "EniPrivateIpAddressQuantity": t.get("EniPrivateIpAddressQuantity", DEFAULT_ENI_IP_QUANTITY),
             "InstanceBandwidthRx": 2048000, "InstanceBandwidthTx": 2048000,
             "InstancePpsRx": 300000, "InstancePpsTx": 300000, "PrimaryEniQueueNumber": 2,
         } for t in types]

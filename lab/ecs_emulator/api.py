@@ -184,13 +184,7 @@ class Api(WorldActions, AttributeActions, TagActions, EniActions):
                     raise ApiError(400, "InvalidPrivateIpAddress.Duplicated",
                                    "Specified private IP address is duplicated. PrivateIpAddress: %s" % ip)
             return [str(ip) for ip in ips]
-        free = []
-        for n in range(lo, hi + 1):
-            ip = str(ipaddress.IPv4Address(n))
-            if ip not in used:
-                free.append(ip)
-                if len(free) == amount:
-                    break
+        free = self.state.free_ips(vsw["VSwitchId"], lo, hi, amount)
         if len(free) < min_amount:
             raise ApiError(400, "QuotaExceeded.PrivateIpAddress", "Don't have enough private IPs in this switch")
         return free

@@ -126,13 +126,7 @@ class EniActions:
                                        % ip)
                 chosen = [str(ip) for ip in ips]
             else:
-                chosen = []
-                for value in range(lo, hi + 1):
-                    addr = str(ipaddress.IPv4Address(value))
-                    if addr not in used:
-                        chosen.append(addr)
-                        if len(chosen) == amount:
-                            break
+                chosen = self.state.free_ips(inst["VSwitchId"], lo, hi, amount)
                 if len(chosen) < amount:
                     raise ApiError(403, "InvalidVSwitchId.IpNotEnough",
                                    "The specified virtual switch does not have enough IP addresses. VSwitchId: %s"

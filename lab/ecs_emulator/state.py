@@ -289,6 +289,18 @@ class State:
                 used.update(e["PrivateIpAddress"] for e in inst.get("SecondaryIps", []))
         return used
 
+    def free_ips(self, vswitch_id, lo, hi, amount):
+        """Up to `amount` addresses of [lo, hi] (integers) that no instance holds, lowest first."""
+        used = self.used_ips(vswitch_id)
+        free = []
+        for value in range(lo, hi + 1):
+            addr = str(ipaddress.IPv4Address(value))
+            if addr not in used:
+                free.append(addr)
+                if len(free) == amount:
+                    break
+        return free
+
     def available_ip_count(self, vswitch_id):
         vsw = self.world.vswitches[vswitch_id]
         first, last = self.world.usable_hosts(vsw)

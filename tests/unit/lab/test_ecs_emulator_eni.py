@@ -276,8 +276,9 @@ def test_throttling_applies_to_the_eni_actions(emu):
 def test_an_answer_lost_after_assign_is_made_good_by_the_client_token(emu, code):
     c = client(emu)
     (_iid, eni, _ip), = running(c)
-    admin(emu, "PUT", "/_emulator/faults", {"error_5xx_rate": 1.0, "error_5xx_phase": "after",
-                                             "error_5xx_codes": [code], "actions": ["AssignPrivateIpAddresses"]})
+    faults = {"error_5xx_rate": 1.0, "error_5xx_phase": "after", "error_5xx_codes": [code],
+              "actions": ["AssignPrivateIpAddresses"]}
+    admin(emu, "PUT", "/_emulator/faults", faults)
     token = "lost-" + uuid.uuid4().hex
     assert code_of(c, assign(c, eni, count=1, token=token))[0] == code
     admin(emu, "DELETE", "/_emulator/faults")

@@ -12,8 +12,8 @@ from .attribute_api import AttributeActions
 from .eni_api import EniActions, listed_secondary_ips
 from .errors import ApiError
 from .params import (
-    COMMON_PARAMS,
     Params,
+    client_token,
     expand_name,
     paginate,
     system_disk,
@@ -198,12 +198,7 @@ class Api(WorldActions, AttributeActions, TagActions, EniActions):
         min_amount = p.int("MinAmount", default=None, lo=1, hi=100, error=min_error)
         if min_amount is not None and min_amount > amount:
             raise min_error
-        token = p.get("ClientToken")
-        if token is not None and (len(token) > 64 or not all(32 <= ord(c) < 127 for c in token)):
-            raise ApiError(400, "InvalidClientToken.ValueNotSupported", "The ClientToken provided is invalid.")
-
-        fingerprint = json.dumps({k: v for k, v in sorted(p.raw.items()) if k not in COMMON_PARAMS}, sort_keys=True)
-        token_key = "RunInstances|%s|%s" % (region_id, token)
+        token, token_key, fingerprint = client_token(p, "RunInstances", region_id)
         with self.state.lock:
             previous = self.state.remembered_token(token_key) if token is not None and not dry_run else None
             if previous is not None:

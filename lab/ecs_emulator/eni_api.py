@@ -14,7 +14,7 @@ import time
 
 from . import errors
 from .errors import ApiError
-from .params import COMMON_PARAMS, paginate
+from .params import client_token, paginate
 from .views import iso_seconds
 
 # EniPrivateIpAddressQuantity when world.json gives none for a type.
@@ -87,11 +87,7 @@ class EniActions:
             raise ApiError(403, "InvalidIp.IpRepeated",
                            "The specified private IP address is duplicated in the request. PrivateIpAddress: %s"
                            % dup)
-        token = p.get("ClientToken")
-        if token is not None and (len(token) > 64 or not all(32 <= ord(c) < 127 for c in token)):
-            raise ApiError(400, "InvalidClientToken.ValueNotSupported", "The ClientToken provided is invalid.")
-        fingerprint = json.dumps({k: v for k, v in sorted(p.raw.items()) if k not in COMMON_PARAMS}, sort_keys=True)
-        token_key = "AssignPrivateIpAddresses|%s|%s" % (region_id, token)
+        token, token_key, fingerprint = client_token(p, "AssignPrivateIpAddresses", region_id)
         with self.state.lock:
             previous = self.state.remembered_token(token_key) if token is not None else None
             if previous is not None:

@@ -253,3 +253,13 @@ def system_disk(p, image_size):
                        'The specified parameter "SystemDisk.Description" is not valid.')
     return {"Category": category, "Size": size, "PerformanceLevel": level, "DiskName": name,
             "Description": description}
+
+
+def client_token(p, action, region_id):
+    """(token, key it is remembered under, fingerprint of the request) of a call that takes a ClientToken;
+    a malformed token is refused here, before anything is looked up."""
+    token = p.get("ClientToken")
+    if token is not None and (len(token) > 64 or not all(32 <= ord(c) < 127 for c in token)):
+        raise ApiError(400, "InvalidClientToken.ValueNotSupported", "The ClientToken provided is invalid.")
+    fingerprint = json.dumps({k: v for k, v in sorted(p.raw.items()) if k not in COMMON_PARAMS}, sort_keys=True)
+    return token, "%s|%s|%s" % (action, region_id, token), fingerprint

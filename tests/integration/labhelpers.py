@@ -26,7 +26,9 @@ SWARM_KEY_DIR = os.path.join(REPO, ".lab", "swarm")    # swarm_unlock_key_dir of
 # What this run made and must undo at its end: the fleet (then nothing on it needs undoing, it goes), the
 # swarm, and engine settings a test changed while the swarm stood (undone once the swarm is gone, when
 # every engine may restart at once).
-SESSION = {"fleet_made": False, "swarm_formed": False, "engine_settings_changed": False}
+# What the end of the run must undo (conftest's `swarm`): set by the tests that leave it.
+SESSION = {"fleet_made": False, "swarm_formed": False, "engine_settings_changed": False,
+           "awx_settings_left": False}
 
 
 def labctl(*args, check=True):

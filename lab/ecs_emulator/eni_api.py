@@ -6,6 +6,10 @@ Each secondary IP is an entry {"PrivateIpAddress", "ListedAt"} in the instance's
 an unassigned one moves to "UnassignedIps" with "ListedUntil". The listings (DescribeNetworkInterfaces,
 DescribeInstances with NETWORK_PRIMARY_ENI_IP) follow the same listing lag as new instances, so a
 caller must poll, as real callers do; the address itself is taken or free at once.
+
+An ENI stays busy for a short while after each Assign or Unassign it took ("EniBusyUntil" in its
+instance): a second one meanwhile gets Operation.Conflict (403), as from the real API, so callers
+must retry it. The window is delays["eni_busy"] (default ENI_BUSY_SECONDS), times the time scale.
 """
 
 import ipaddress
@@ -19,6 +23,10 @@ from .views import iso_seconds
 
 # EniPrivateIpAddressQuantity when world.json gives none for a type.
 DEFAULT_ENI_IP_QUANTITY = 6
+
+# Seconds (before the time scale) an ENI stays busy after an Assign or Unassign. Real ECS publishes
+# no number; Terway and Terraform retry Operation.Conflict, so it happens. One second is our choice.
+ENI_BUSY_SECONDS = 1.0
 
 
 def listed_secondary_ips(inst, now=None):
@@ -62,6 +70,16 @@ class EniActions:
                                'The specified parameter "PrivateIpAddress" is not valid: %s' % value)
         return out
 
+    def _claim_eni(self, inst, eni_id, now):
+        """Operation.Conflict while the ENI is still busy with the previous Assign/Unassign; caller holds the lock."""
+        if inst.get("EniBusyUntil", 0) > now:
+            raise ApiError(403, "Operation.Conflict",
+                           "The operation conflicts with another task in progress on the network interface; "
+                           "try again later. NetworkInterfaceId: %s" % eni_id)
+
+    def _mark_busy(self, inst, now):
+        inst["EniBusyUntil"] = now + self.state.delays.get("eni_busy", ENI_BUSY_SECONDS) * self.state.time_scale
+
     def _prune_unassigned(self, inst, now):
         if inst.get("UnassignedIps"):
             inst["UnassignedIps"] = [e for e in inst["UnassignedIps"] if e["ListedUntil"] > now]
@@ -98,6 +116,8 @@ class EniActions:
                 return json.loads(json.dumps(previous["result"]))
             inst = self._eni(region_id, eni_id)
             self._eni_instance_ready(inst)
+            now = time.time()
+            self._claim_eni(inst, eni_id, now)
             vsw = self.world.vswitches[inst["VSwitchId"]]
             held = inst.get("SecondaryIps", [])
             amount = len(ips) if ips else count
@@ -127,8 +147,8 @@ class EniActions:
                     raise ApiError(403, "InvalidVSwitchId.IpNotEnough",
                                    "The specified virtual switch does not have enough IP addresses. VSwitchId: %s"
                                    % inst["VSwitchId"])
-            now = time.time()
             self._prune_unassigned(inst, now)
+            self._mark_busy(inst, now)
             listed_at = now + self.state.list_lag
             inst["SecondaryIps"] = held + [{"PrivateIpAddress": ip, "AssignedAt": now, "ListedAt": listed_at}
                                            for ip in chosen]
@@ -154,14 +174,16 @@ class EniActions:
         with self.state.lock:
             inst = self._eni(region_id, eni_id)
             self._eni_instance_ready(inst)
+            now = time.time()
+            self._claim_eni(inst, eni_id, now)
             held = {e["PrivateIpAddress"]: e for e in inst.get("SecondaryIps", [])}
             for ip in ips:
                 if ip not in held:
                     raise ApiError(403, "InvalidIp.IpUnassigned",
                                    "The specified private IP address is not assigned to the network interface as a "
                                    "secondary address. PrivateIpAddress: %s, NetworkInterfaceId: %s" % (ip, eni_id))
-            now = time.time()
             self._prune_unassigned(inst, now)
+            self._mark_busy(inst, now)
             gone = set(ips)
             until = now + self.state.list_lag
             inst["SecondaryIps"] = [e for e in inst["SecondaryIps"] if e["PrivateIpAddress"] not in gone]

@@ -238,9 +238,9 @@ class RetryPolicy:
     def delay(self, retry_number, rng):
         return rng.uniform(0, min(self.cap, self.base * (2 ** (retry_number - 1))))
 
-    def next_delay(self, attempts, elapsed, code, http_status, rng):
-        """Seconds to sleep before the next attempt, or None to give up."""
-        if not is_retryable(code, http_status) or attempts >= self.max_attempts:
+    def next_delay(self, attempts, elapsed, code, http_status, rng, also=()):
+        """Seconds to sleep before the next attempt, or None to give up; `also`: more codes worth a retry."""
+        if not (is_retryable(code, http_status) or code in also) or attempts >= self.max_attempts:
             return None
         delay = self.delay(attempts, rng)
         if elapsed + delay > self.budget:
@@ -403,10 +403,11 @@ class EcsClient:
         with self._lock:
             self.calls[action] = self.calls.get(action, 0) + 1
 
-    def call(self, action, params=None, region=None, retry=True):
+    def call(self, action, params=None, region=None, retry=True, retry_codes=()):
         """Run one action; returns the parsed JSON body or raises EcsError.
 
-        Each attempt builds and signs a fresh request (new nonce and timestamp).
+        Each attempt builds and signs a fresh request (new nonce and timestamp). retry_codes: codes
+        this action retries on top of the common ones (a resource busy with an earlier request, say).
         """
         region = region or self.region
         if not region:
@@ -427,7 +428,7 @@ class EcsClient:
                 code, message, status, request_id = exc.get_error_code(), exc.get_error_msg(), None, None
             elapsed = time.monotonic() - started
             retryable = retry and not tls_refused(code, message)
-            delay = self.retry.next_delay(attempts, elapsed, code, status, self.rng) if retryable else None
+            delay = self.retry.next_delay(attempts, elapsed, code, status, self.rng, retry_codes) if retryable else None
             if delay is None:
                 raise EcsError(action, code, self.scrub(message), request_id, status, attempts, elapsed)
             self.sleep(delay)

@@ -1,15 +1,17 @@
 """The primary ENI of each instance and its secondary private IPs, as unkind as the real API:
 AssignPrivateIpAddresses, UnassignPrivateIpAddresses and DescribeNetworkInterfaces through the
 official V1 SDK (and once through the current SDK, whose models parse the answers), with the error
-codes of the reference, ClientToken idempotency, the listing lag and fault injection. API state
-only: nothing moves on a backend (the tests run the none backend).
+codes of the reference, ClientToken idempotency, the busy window (Operation.Conflict), the listing
+lag and fault injection. API state only: nothing moves on a backend (the tests run the none backend).
 """
 import copy
+import time
 import uuid
 
 import pytest
 from alibabacloud_ecs20140526 import models as ecs_models
 from alibabacloud_tea_openapi.exceptions import ClientException
+from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkecs.request.v20140526 import (
     AssignPrivateIpAddressesRequest,
     DeleteInstanceRequest,
@@ -25,6 +27,21 @@ from test_ecs_emulator_consistency import on, wait_until
 from test_ecs_emulator_lab import load_labctl
 
 ENI_ATTR = ["NETWORK_PRIMARY_ENI_IP"]
+
+
+@pytest.fixture
+def make_emu(make_emu):
+    """conftest's, without the ENI busy window unless a test gives one: most tests here make calls on
+    one ENI back to back to prove something else, and the SDK client here does not retry."""
+    def make(**kwargs):
+        kwargs["delays"] = dict({"eni_busy": 0}, **(kwargs.get("delays") or {}))
+        return make_emu(**kwargs)
+    return make
+
+
+@pytest.fixture
+def emu(make_emu):
+    return make_emu()
 
 
 def assign(c, eni, ips=None, count=None, token=None):
@@ -256,6 +273,47 @@ def test_a_deleted_instance_releases_its_secondary_ips(emu):
     assert code_of(c, assign(c, eni, count=1)) == ("InvalidEniId.NotFound", 404)
     wait_until(lambda: not emu.state.releasing, what="backend removal")
     assert assigned(c, eni_b, ips=held) == held
+
+
+# ---------------------------------------------------------------------- busy window
+
+def test_an_eni_busy_with_the_previous_assign_or_unassign_answers_operation_conflict(make_emu):
+    emu = make_emu(delays={"eni_busy": 25})  # 0.5 s at the tests' time scale of 0.02
+    c = client(emu)
+    (_a, eni, _ip), (_b, other, _ip_b) = running(c, 2)
+    token = "busy-" + uuid.uuid4().hex
+    first = assigned(c, eni, count=1, token=token)
+    assert code_of(c, assign(c, eni, count=1)) == ("Operation.Conflict", 403)
+    assert code_of(c, unassign(eni, first)) == ("Operation.Conflict", 403)
+    # The retry of the request that made it busy is answered from the ClientToken's memory.
+    assert assigned(c, eni, count=1, token=token) == first
+    assert len(assigned(c, other, count=1)) == 1  # another ENI is not held up
+    assert secondaries(c, eni) == first  # the refused calls changed nothing
+    time.sleep(0.6)
+    call(c, unassign(eni, first))
+    assert code_of(c, assign(c, eni, count=1)) == ("Operation.Conflict", 403)  # busy again, after the Unassign
+    time.sleep(0.6)
+    assert len(assigned(c, eni, count=1)) == 1
+
+
+def test_the_busy_window_scales_with_the_time_scale_and_refused_calls_do_not_extend_it(make_emu):
+    emu = make_emu(time_scale=0.2, delays={"eni_busy": 1.0})  # 0.2 s
+    c = client(emu)
+    (_iid, eni, _ip), = running(c)
+    assigned(c, eni, count=1)
+    started, refused = time.monotonic(), []
+    while time.monotonic() - started < 2.0:
+        try:
+            call(c, assign(c, eni, count=1))
+            break
+        except ServerException as exc:
+            refused.append((exc.get_error_code(), exc.get_http_status()))
+            time.sleep(0.02)
+    waited = time.monotonic() - started
+    # Refused every 20 ms, yet through after the 0.2 s window: a refusal does not make the ENI busy again.
+    assert len(refused) >= 3 and set(refused) == {("Operation.Conflict", 403)}
+    assert 0.1 <= waited < 0.5, waited
+    assert len(secondaries(c, eni)) == 2
 
 
 # ---------------------------------------------------------------------- faults

@@ -1,8 +1,8 @@
 package main
 
 // The SOAP handler in front of the simulator's: it keeps pyvmomi connections
-// alive (Fetch), and gives the vCenter behaviours of vcenter.go and the fault
-// injection of faults.go the requests they act on.
+// alive (Fetch), and gives the vCenter behaviours of vcenter.go and network.go
+// and the fault injection of faults.go the requests they act on.
 
 import (
 	"bytes"
@@ -84,6 +84,9 @@ func parseCall(body []byte) (call soapCall) {
 // never sees the state in between.
 func labHandler(orig http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if serviceVersions(w, r) {
+			return
+		}
 		var body []byte
 		if r.Method == http.MethodPost {
 			body, _ = ioutil.ReadAll(r.Body)
@@ -96,6 +99,10 @@ func labHandler(orig http.Handler) http.Handler {
 			return
 		}
 		if task, ok := duplicateName(call); ok {
+			writeTaskResponse(w, call.Method, task)
+			return
+		}
+		if task, ok := reconfigureDVPortgroup(call, body); ok {
 			writeTaskResponse(w, call.Method, task)
 			return
 		}

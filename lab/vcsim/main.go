@@ -1,8 +1,8 @@
 // Command vcsim is the lab's vSphere simulator: govmomi's simulator (Debian's
 // golang-github-vmware-govmomi-dev, 0.24) with a lab inventory, a fix that keeps
 // pyvmomi connections alive, the vCenter behaviours that simulator lacks
-// (vcenter.go) and the lab's fault injection (faults.go), both in the SOAP
-// handler of handler.go. Build with lab/vcsim/build.sh.
+// (vcenter.go, network.go) and the lab's fault injection (faults.go), mostly in
+// the SOAP handler of handler.go. Build with lab/vcsim/build.sh.
 package main
 
 import (
@@ -44,6 +44,7 @@ func run() error {
 	delay := flag.Int("delay", 0, "milliseconds added to every SOAP call")
 	methodDelay := flag.String("method-delay", "", "extra milliseconds per method, e.g. CloneVM_Task:500,PowerOnVM_Task:200")
 	jitter := flag.Float64("delay-jitter", 0, "delay jitter as coefficient of variation (stddev/mean)")
+	api := flag.String("api-version", "", "vSphere API version to advertise, e.g. 7.0 (empty: the simulator's 6.5)")
 	flag.Parse()
 
 	// Not flag defaults: -h would print them.
@@ -87,6 +88,10 @@ func run() error {
 	defer m.Remove()
 	if err := m.Create(); err != nil {
 		return err
+	}
+	wrapHostNetworkSystems() // UpdatePortGroup (network.go)
+	if *api != "" {
+		advertiseAPIVersion(*api)
 	}
 
 	// In-process client (no HTTP). Model.Create enabled the delay; populate without it.

@@ -26,8 +26,8 @@ from test_vsphere_vm_concurrency import all_vms, check_one_ip_race, check_same_f
 class OwnVcsim:
     """vcsim built from lab/vcsim into a temporary directory; started, and always stopped."""
 
-    def __init__(self, workdir, method_delay):
-        self.workdir, self.method_delay = workdir, method_delay
+    def __init__(self, workdir, method_delay, extra_args=()):
+        self.workdir, self.method_delay, self.extra_args = workdir, method_delay, list(extra_args)
         self.password = secrets.token_urlsafe(18)
         self.username = "t-vm-tests@vsphere.local"
 
@@ -43,7 +43,7 @@ class OwnVcsim:
             self.port = s.getsockname()[1]
         self.log = open(os.path.join(self.workdir, "vcsim.log"), "w")
         self.proc = subprocess.Popen(
-            [binary, "-listen", "127.0.0.1:%d" % self.port, "-method-delay", self.method_delay],
+            [binary, "-listen", "127.0.0.1:%d" % self.port, "-method-delay", self.method_delay] + self.extra_args,
             env=dict(os.environ, VCSIM_USERNAME=self.username, VCSIM_PASSWORD=self.password),
             stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.proc.stdout.readline()  # printed once it serves

@@ -19,7 +19,7 @@ from ansible_collections.containerops.platform.plugins.module_utils.fleet import
 # vSphere host variable (without the vsphere_ prefix) -> vsphere_vm option of the same name.
 VSPHERE_OPTIONS = ("template", "cluster", "resource_pool", "folder", "datastore", "cpus", "memory_mb",
                    "disks", "extra_config", "user_data", "metadata", "domain", "dns_servers")
-ECS_OPTIONS = ("vswitch_id", "zone_id", "security_group_ids", "image_id", "instance_type", "user_data")
+ECS_OPTIONS = ("vswitch_id", "zone_id", "security_group_ids", "image_id", "instance_type", "user_data", "ipam_pool")
 
 
 def _get(host, key):
@@ -41,8 +41,15 @@ def vsphere_vm_specs(hosts):
     for host in hosts:
         name = _get(host, "inventory_hostname")
         spec = {"name": name, **_copy_prefixed(host, "vsphere_", VSPHERE_OPTIONS)}
-        network = {"name": _get(host, "vsphere_network"), "ip": _get(host, "ansible_host"),
-                   "netmask": _get(host, "vsphere_netmask"), "gateway": _get(host, "vsphere_gateway")}
+        # With an IPAM pool the pool gives the address; ansible_host is then only where to reach the
+        # host (the inventory plugin fills it in from the cloud once the machine exists).
+        pool = _get(host, "vsphere_ipam_pool")
+        network = {"name": _get(host, "vsphere_network"), "ip": None if pool else _get(host, "ansible_host"),
+                   "ipam_pool": pool, "netmask": _get(host, "vsphere_netmask"),
+                   "gateway": _get(host, "vsphere_gateway")}
+        if pool and not network["name"]:
+            raise ValueError(f"vsphere_vm_specs: host {name} has vsphere_ipam_pool but no vsphere_network; set the "
+                             "port group the pool's address is for")
         if network["name"]:
             spec["networks"] = [{k: v for k, v in network.items() if v is not None}]
         role = _get(host, "platform_role")
@@ -61,7 +68,7 @@ def ecs_instance_specs(hosts):
         if not region:
             raise ValueError(f"ecs_instance_specs: host {name} has no ecs_region; set it in inventory")
         spec = {"name": name, "host_name": name, **_copy_prefixed(host, "ecs_", ECS_OPTIONS)}
-        if _get(host, "ansible_host"):
+        if _get(host, "ansible_host") and not spec.get("ipam_pool"):
             spec["private_ip"] = _get(host, "ansible_host")
         tags = dict(_get(host, "ecs_tags") or {})
         tags.update(role_marks(_get(host, "platform_role")))

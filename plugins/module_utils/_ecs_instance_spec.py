@@ -35,6 +35,7 @@ PER_INSTANCE = dict(
     image_id=dict(type="str"),
     instance_type=dict(type="str"),
     private_ip=dict(type="str"),
+    ipam_pool=dict(type="str"),   # the address from the IPAM instead (_ipam_nodes.py)
     host_name=dict(type="str"),
     tags=dict(type="dict"),
     user_data=dict(type="str", no_log=True),   # user data may carry secrets (tokens, keys)
@@ -83,6 +84,10 @@ def desired_instances(params):
         merged = dict((key, item[key] if item.get(key) is not None else params.get(key)) for key in PER_INSTANCE)
         merged["name"] = name
         merged["host_name"] = merged["host_name"] or name
+        # An item's own address beats the task's pool, and its own pool the task's address.
+        for own, other in (("private_ip", "ipam_pool"), ("ipam_pool", "private_ip")):
+            if item.get(own) is not None and item.get(other) is None:
+                merged[other] = None
         if merged["security_group_ids"] is not None and isinstance(merged["security_group_ids"], str):
             merged["security_group_ids"] = [merged["security_group_ids"]]
         desired.append(merged)
@@ -132,7 +137,10 @@ def check_task(params, desired):
                 param = "instances[%d].host_name" % n if in_items else "host_name"
                 add("%s defaults to the name %r, which is not a valid host name (%s): set %s"
                     % (param, d["name"], HOST_NAME_RULE, param))
-        if d["private_ip"] is not None:
+        if d["private_ip"] is not None and d["ipam_pool"] is not None:
+            add("%s and %s: set one of them - private_ip is the address, ipam_pool takes it from the IPAM"
+                % (where("private_ip"), where("ipam_pool")))
+        elif d["private_ip"] is not None:
             try:
                 ips.setdefault(str(ipaddress.IPv4Address(d["private_ip"])), []).append(n)
             except ValueError:

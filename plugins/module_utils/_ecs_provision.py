@@ -30,6 +30,8 @@ from ansible_collections.containerops.platform.plugins.module_utils._ecs_instanc
     plan_batches,
     shared_request_params,
 )
+from ansible_collections.containerops.platform.plugins.module_utils._ipam_model import IpamError
+from ansible_collections.containerops.platform.plugins.module_utils._ipam_nodes import NodeAddresses, vswitch_problems
 from ansible_collections.containerops.platform.plugins.module_utils._provisioning import ProvisionError, diff_entry
 from ansible_collections.containerops.platform.plugins.module_utils.ecs import (
     ABSENT,
@@ -101,6 +103,9 @@ class Runner:
         self.changed = set()   # names created or changed
         self.gone = {}         # name -> InstanceId deleted
         self.before = {}
+        # Node addresses from the IPAM (_ipam_nodes.py): etcd only when an instance names a pool.
+        self.nodes = NodeAddresses(self.params.get("ipam"), "ecs", self.region, self.check) \
+            if any(d["ipam_pool"] for d in self.desired) else None
 
     # ------------------------------------------------------------------ lookup
 
@@ -140,12 +145,16 @@ class Runner:
     # ------------------------------------------------------------------ main flow
 
     def run(self):
+        for n, d in enumerate(self.desired if self.nodes else ()):
+            if d["ipam_pool"]:  # a name that cannot make an owner fails before any call
+                self.nodes.owner(d["name"], self.where(n, "name"))
         by_name = self.lookup()
         self.before = dict((n, _diff_view(insts[0]) if len(insts) == 1 else
                             {"instances": [_diff_view(i) for i in insts]} if insts else {"state": "absent"})
                            for n, insts in by_name.items())
         if self.state == "absent":
             self.delete(by_name)
+            self.release_addresses(by_name)
             return
         twice = dict((n, [i["InstanceId"] for i in insts]) for n, insts in by_name.items() if len(insts) > 1)
         if twice:
@@ -154,6 +163,7 @@ class Runner:
                           % "; ".join("%s: %s" % (n, ", ".join(ids)) for n, ids in sorted(twice.items())))
         self.current = dict((n, insts[0]) for n, insts in by_name.items() if insts)
         missing = [d for d in self.desired if d["name"] not in self.current]
+        self.existing_addresses()
         for d in self.desired:
             if d["name"] in self.current:
                 self.warn_drift(d, self.current[d["name"]])
@@ -161,6 +171,7 @@ class Runner:
             self.create(missing)
         self.reconcile_tags()
         self.converge_power()
+        self.bind_addresses()
 
     # ------------------------------------------------------------------ creation
 
@@ -170,6 +181,9 @@ class Runner:
             raise Failure("to create %s, set %s (top level or per item of instances)"
                           % (", ".join(d["name"] for d in missing), ", ".join(lacking)))
         zones = self.validate_network(missing)
+        self.propose_addresses(missing)
+        if self.nodes and not self.check and self.nodes.commit():
+            self.propose_addresses(missing)  # another task took an address meanwhile: the one its owner got
         items = [{"name": d["name"], "host_name": d["host_name"], "private_ip": d["private_ip"],
                   "shared": shared_request_params(d, zones[d["name"]])} for d in missing]
         batches = [(batch, batch_request(batch)) for batch in plan_batches(items)]
@@ -217,6 +231,13 @@ class Runner:
                 reason = reserved_reason(d["private_ip"], vsw["CidrBlock"])
                 if reason:
                     problems.append("%s: private_ip %s %s; pick another private_ip" % (name, d["private_ip"], reason))
+            if d["ipam_pool"]:
+                try:
+                    pool = self.nodes.pool(d["ipam_pool"], "ipam_pool")
+                    problems.extend("%s: %s (vswitch_id %s)" % (name, why, d["vswitch_id"])
+                                    for why in vswitch_problems(pool, vsw["CidrBlock"]))
+                except IpamError as exc:
+                    problems.append("%s: %s" % (name, exc))
         if problems:
             raise Failure("nothing was created: " + "; ".join(problems))
         return zones
@@ -316,6 +337,60 @@ class Runner:
     def _run(self, request, token):
         body = self.client.call("RunInstances", dict(request, ClientToken=token))
         return body.get("InstanceIdSets", {}).get("InstanceIdSet", [])
+
+    # ------------------------------------------------------------------ node addresses (IPAM)
+
+    def where(self, n, key):
+        return "instances[%d].%s" % (n, key) if self.params.get("instances") is not None else key
+
+    def propose_addresses(self, missing):
+        """The IPAM's address for each new instance that names a pool, allocated by nodes.commit() before
+        the first RunInstances (so a creation that fails half-way keeps its addresses for the next run)."""
+        problems = []
+        for d in missing:
+            if d["ipam_pool"]:
+                try:
+                    d["private_ip"] = self.nodes.propose(d["ipam_pool"], d["name"], d["name"])
+                except IpamError as exc:
+                    problems.append("%s: %s" % (d["name"], exc))
+        ips = [d["private_ip"] for d in missing if d["private_ip"]]
+        problems.extend("%s: the IPAM gives %s, which another instance of the task asks for as its private_ip; "
+                        "reserve it in pool %s" % (d["name"], d["private_ip"], d["ipam_pool"])
+                        for d in missing if d["ipam_pool"] and ips.count(d["private_ip"]) > 1)
+        if problems:
+            raise Failure("nothing was created: " + "; ".join(problems))
+
+    def existing_addresses(self):
+        """An existing instance keeps its address; warn_drift() says when its owner's address is another one."""
+        for n, d in enumerate(self.desired):
+            inst = self.current.get(d["name"])
+            if not (self.nodes and d["ipam_pool"] and inst):
+                continue
+            d["private_ip"] = self.nodes.current(d["ipam_pool"], d["name"], self.where(n, "name"))
+            if d["private_ip"] is None:
+                self.warn("%s (%s) has private_ip %s, and pool %s has no address allocated to its owner %s; the "
+                          "instance is left as it is. To bring its address into the IPAM, allocate it to that owner "
+                          "with containerops.platform.ipam_address (ip: %s)"
+                          % (d["name"], inst["InstanceId"], private_ip(inst), d["ipam_pool"],
+                             self.nodes.owner(d["name"], d["name"]), private_ip(inst)))
+
+    def bind_addresses(self):
+        """Record each instance (its id) as the holder of its owner's address."""
+        for n, d in enumerate(self.desired):
+            inst = self.current.get(d["name"])
+            if self.nodes and d["ipam_pool"] and inst and d["private_ip"] and private_ip(inst) == d["private_ip"]:
+                self.nodes.bind(d["ipam_pool"], d["name"], d["private_ip"], inst["InstanceId"], self.where(n, "name"))
+
+    def release_addresses(self, by_name):
+        """The addresses of deleted instances go into hold-down, once the instances are gone."""
+        for n, d in enumerate(self.desired if self.nodes else ()):
+            if not d["ipam_pool"]:
+                continue
+            if by_name.get(d["name"]) and not self.check and not self.params["wait"]:
+                self.warn("%s: deleted with wait: false, so its address in pool %s is not released yet; a run with "
+                          "state: absent releases it once the instance is gone" % (d["name"], d["ipam_pool"]))
+                continue
+            self.nodes.release(d["ipam_pool"], d["name"], self.where(n, "name"))
 
     # ------------------------------------------------------------------ power
 
@@ -515,10 +590,14 @@ def run_ecs_instance(params, check_mode=False, warn=None):
                   "path can read and change this traffic")
     try:
         runner.run()
-    except (Failure, EcsError, EcsConfigError) as exc:
+    except (Failure, EcsError, EcsConfigError, IpamError) as exc:
         # What was created before the failure is part of the answer: changed, with the ids ECS returned.
         raise ProvisionError(str(exc), created=runner.created, changed=bool(runner.changed),
                              instances=runner.results(), api_calls=dict(runner.client.calls))
-    return dict(changed=bool(runner.changed), instances=runner.results(), created=runner.created,
-                changed_instances=[n for n in runner.names if n in runner.changed],
-                api_calls=dict(client.calls), diff=runner.diff())
+    result = dict(changed=bool(runner.changed), instances=runner.results(), created=runner.created,
+                  changed_instances=[n for n in runner.names if n in runner.changed],
+                  api_calls=dict(client.calls), diff=runner.diff())
+    if runner.nodes:
+        result.update(changed=result["changed"] or runner.nodes.changed, node_addresses=runner.nodes.result(),
+                      diff=result["diff"] + runner.nodes.diff)
+    return result

@@ -13,6 +13,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.containerops.platform.plugins.module_utils._ipam_model import IpamError
+from ansible_collections.containerops.platform.plugins.module_utils._ipam_nodes import (
+    NodeAddresses,
+    pool_nics,
+    vsphere_addresses,
+    vsphere_settle,
+)
 from ansible_collections.containerops.platform.plugins.module_utils._provisioning import ProvisionError, diff_entry
 from ansible_collections.containerops.platform.plugins.module_utils._vsphere_config import config_spec, linux_prep
 from ansible_collections.containerops.platform.plugins.module_utils._vsphere_faults import VSphereError, fault_message
@@ -618,25 +625,64 @@ def _run(params, check_mode, warn):
     errors = validate_params(params) + validate_request(specs)
     if errors:
         raise VSphereError("; ".join(errors), errors=errors)
+    # Node addresses from the IPAM (_ipam_nodes.py): etcd only when a NIC names a pool.
+    nodes = NodeAddresses(params.get("ipam"), "vsphere", params["datacenter"], check_mode) \
+        if any(pool_nics(spec) for spec in specs) else None
     client = connect(params["hostname"], params["username"], params["password"], params["port"],
                      params["validate_certs"])
     try:
-        prov = Provisioner(client, params["datacenter"], specs, check_mode=check_mode, force=params["force"],
-                           wait_for_ip=params["wait_for_ip"], wait_timeout=params["wait_timeout"],
-                           task_timeout=params["task_timeout"], warn=warn)
-        prov.resolve()
-        prov.plan()
+        for _attempt in range(2):
+            prov = Provisioner(client, params["datacenter"], specs, check_mode=check_mode, force=params["force"],
+                               wait_for_ip=params["wait_for_ip"], wait_timeout=params["wait_timeout"],
+                               task_timeout=params["task_timeout"], warn=warn)
+            if nodes:
+                _fill_addresses(prov, nodes, specs)
+            prov.resolve()
+            prov.plan()
+            # Another task allocated an address proposed here: its VM got another one; check and plan again.
+            if not (nodes and _ipam(prov, nodes.commit)):
+                break
         vms = prov.apply()
+        if nodes:
+            gone = [p.name for p in prov.plans if p.spec["state"] == "absent" and (
+                p.action == "none" or p.name in prov.deleted or (check_mode and p.action == "delete"))]
+            _ipam(prov, vsphere_settle, nodes, specs, prov.results, gone)
     finally:
         client.close()
     result = {
-        "changed": any(v["changed"] for v in vms),
+        "changed": any(v["changed"] for v in vms) or bool(nodes and nodes.changed),
         "vms": vms,
         "created": [v["name"] for v in vms if v["created"]],
         "changed_vms": [v["name"] for v in vms if v["changed"]],
         "deleted": list(prov.deleted),
-        "diff": prov.diffs,
+        "diff": prov.diffs + (nodes.diff if nodes else []),
     }
+    if nodes:
+        result["node_addresses"] = nodes.result()
     if params.get("name") and not params.get("vms"):
         result["vm"] = vms[0]
     return result
+
+
+def _fill_addresses(prov, nodes, specs):
+    """The plans' NICs that name an IPAM pool get their addresses; then the addresses are checked as ips are."""
+    def exists(spec):
+        folder = prov.index.find_folder(folder_segments(spec.get("folder"), prov.index.name))
+        return folder is not None and any(v.get("parent") == folder for v in prov.index.vms_named(spec["name"]))
+
+    filled = _ipam(prov, vsphere_addresses, nodes, specs, exists)
+    errors = validate_request(filled)
+    if errors:
+        raise VSphereError("; ".join(errors), errors=errors)
+    for plan, spec in zip(prov.plans, filled):
+        plan.spec = spec
+
+
+def _ipam(prov, step, *args):
+    """One IPAM step: its error fails the task as vCenter's do, with what the run did so far."""
+    try:
+        return step(*args)
+    except IpamError as exc:
+        problems = {"errors": exc.problems} if hasattr(exc, "problems") else {}
+        raise VSphereError(str(exc), created=list(prov.created), deleted=list(prov.deleted),
+                           vms=prov._result_list(), **problems)

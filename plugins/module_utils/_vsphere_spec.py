@@ -74,6 +74,7 @@ def vm_option_spec():
             gateway=dict(type="str"),
             dns_servers=dict(type="list", elements="str"),
             mac=dict(type="str"),
+            ipam_pool=dict(type="str"),
         )),
         # Not "hostname": at the top level that is vCenter's address (the
         # connection option). Inside a vms[] entry "hostname" is an alias.
@@ -152,6 +153,9 @@ def validate_network(net, where):
     if not net.get("name"):
         errors.append("%s.name: the port group is required" % where)
     ip = net.get("ip")
+    if ip is not None and net.get("ipam_pool"):
+        errors.append("%s: set ip or ipam_pool, not both (ipam_pool takes the address from the IPAM)" % where)
+        return errors
     if net.get("netmask") and net.get("prefix") is not None:
         errors.append("%s: set netmask or prefix, not both" % where)
     if net.get("netmask"):
@@ -198,8 +202,8 @@ def validate_network(net, where):
             elif _ip(gateway) in edges:
                 errors.append("%s.gateway: %s is the network or broadcast address of %s; give the router's address"
                               % (where, gateway, subnet))
-    elif net.get("gateway"):
-        errors.append("%s.gateway: only meaningful with a static %s.ip" % (where, where))
+    elif net.get("gateway") and not net.get("ipam_pool"):
+        errors.append("%s.gateway: only meaningful with a static %s.ip or %s.ipam_pool" % (where, where, where))
     for dns in net.get("dns_servers") or []:
         if _ip(dns) is None:
             errors.append("%s.dns_servers: '%s' is not a valid IPv4 address" % (where, dns))

@@ -25,19 +25,29 @@ description:
   - Start, stop, reboot and delete use the plural APIs, 100 instances per call.
   - Existing instances are not rebuilt when their image, type, vSwitch, IP or security groups differ
     from the task; the module warns instead. Tags are reconciled.
+  - An instance may take its primary private IP from the collection's IPAM (O(ipam_pool)). The address
+    belongs to the owner C(node:<region>:<name>), so the instance gets the same one on every run and again
+    when it is re-created; after the run its instance ID is recorded as the address's holder, and with
+    O(state=absent) the address goes into the pool's hold-down once the instance is gone (name the pool in
+    that task too). The address is allocated after every check passed and before C(RunInstances), so a
+    creation that fails keeps it for the next run.
 author:
   - containerops.platform developers (!UNKNOWN)
 extends_documentation_fragment:
   - containerops.platform.ecs
+  - containerops.platform.ipam_nodes
 attributes:
   check_mode:
     support: full
-    description: Creations are validated with RunInstances C(DryRun=true); nothing is created or changed.
+    description:
+      - Creations are validated with RunInstances C(DryRun=true); nothing is created or changed.
+      - Reads the IPAM and reports the addresses new instances would get; allocates nothing.
   diff_mode:
     support: full
     description:
       - One before/after entry per instance that changes - state, status, instance ID and tags.
       - The same shape as M(containerops.platform.vsphere_vm)'s diff.
+      - One entry per IPAM address that changes (ip, owner, state, holder).
 options:
   name:
     description:
@@ -71,7 +81,10 @@ options:
         description: Overrides O(instance_type).
         type: str
       private_ip:
-        description: Overrides O(private_ip).
+        description: Overrides O(private_ip), and a top-level O(ipam_pool).
+        type: str
+      ipam_pool:
+        description: Overrides O(ipam_pool), and a top-level O(private_ip).
         type: str
       host_name:
         description: Overrides O(host_name) (default the item's C(name)).
@@ -130,6 +143,18 @@ options:
     description:
       - Primary private IPv4 address of a new instance, inside the vSwitch CIDR, not one of its
         reserved addresses (the first and the last three) and free. Unset, ECS picks one.
+      - Mutually exclusive with O(ipam_pool).
+    type: str
+  ipam_pool:
+    description:
+      - IPAM pool (of provider C(ecs), see M(containerops.platform.ipam_pool)) the primary private IP of a
+        new instance comes from, instead of O(private_ip). The pool's subnet must lie inside the vSwitch
+        CIDR and hand out none of the addresses ECS keeps; both are checked before anything is created.
+      - The owner of the address is C(node:<region>:<name>). A new instance gets the owner's address (the one
+        it had before, if it was removed) or a free one. An existing instance keeps its address; the module
+        warns when that is not its owner's.
+      - At the top level, every instance gets its own address from the pool.
+      - Needs the IPAM connection (O(ipam)) and etcd3gw on the controller.
     type: str
   host_name:
     description:
@@ -227,6 +252,18 @@ EXAMPLES = r"""
       - name: worker-02
         private_ip: 10.88.16.12
 
+- name: Workers whose addresses come from the IPAM pool ecs-hz-nodes (same address on every run)
+  containerops.platform.ecs_instance:
+    region: cn-hangzhou
+    vswitch_id: vsw-bp1lab0hangzhouh00001
+    security_group_ids: [sg-bp1lab0hangzhou00001]
+    image_id: debian_12_x64_20G_alibase_20260101.vhd
+    instance_type: ecs.g7.large
+    ipam_pool: ecs-hz-nodes
+    ipam:
+      endpoints: "{{ etcd_endpoints }}"
+    instances: [{name: worker-03}, {name: worker-04}]
+
 - name: Same settings for every ECS module of a play
   hosts: localhost
   module_defaults:
@@ -292,6 +329,21 @@ changed_instances:
   returned: always
   type: list
   elements: str
+node_addresses:
+  description: The IPAM addresses of the instances that name a pool (in check mode, the ones they would get).
+  returned: when an instance names an IPAM pool
+  type: list
+  elements: dict
+  contains:
+    name: {description: InstanceName., type: str}
+    pool: {description: The pool., type: str}
+    owner: {description: "The address's owner, C(node:<region>:<name>).", type: str}
+    ip: {description: The address; null when the owner has none., type: str}
+    state: {description: C(allocated) or C(held-down) (null when not read)., type: str}
+    holder: {description: The instance ID holding it., type: str}
+  sample:
+    - {name: worker-03, pool: ecs-hz-nodes, owner: "node:cn-hangzhou:worker-03", ip: 10.88.16.104,
+       state: allocated, holder: i-bp1abcdefghijklmnopq}
 api_calls:
   description: ECS API attempts made, per action (retries included).
   returned: always
@@ -303,6 +355,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.containerops.platform.plugins.module_utils._ecs_instance_spec import PER_INSTANCE
 from ansible_collections.containerops.platform.plugins.module_utils._ecs_provision import run_ecs_instance
+from ansible_collections.containerops.platform.plugins.module_utils._ipam_nodes import IPAM_OPTION
 from ansible_collections.containerops.platform.plugins.module_utils._provisioning import ProvisionError
 from ansible_collections.containerops.platform.plugins.module_utils.ecs import (
     CONNECTION_ARGSPEC,
@@ -325,6 +378,7 @@ def argument_spec():
         wait_timeout=dict(type="int", default=600),
         list_lag_timeout=dict(type="int", default=300),
         force=dict(type="bool", default=False),
+        ipam=IPAM_OPTION,
     )
     return spec
 

@@ -189,6 +189,24 @@ class DockerEngine:
                 return None
             time.sleep(interval)
 
+    # ------------------------------------------------------------ for the resource clients
+    # _docker_network.py and _docker_instance.py call the SDK through these, so every engine
+    # error reaches a module as an EngineError that says what was being done.
+    def call(self, what, fn, *args, **kwargs):
+        """fn(*args, **kwargs), a method of self.api, with its errors as EngineError."""
+        return self._call(what, fn, *args, **kwargs)
+
+    def find(self, what, fn, *args, **kwargs):
+        """Like call, but None when the engine answers 404 (no such network, container, image)."""
+        try:
+            return fn(*args, **kwargs)
+        except APIError as exc:
+            if getattr(exc, "status_code", None) == 404:
+                return None
+            raise EngineError("cannot %s: %s" % (what, getattr(exc, "explanation", None) or exc))
+        except DockerException as exc:
+            raise EngineError("cannot %s: %s" % (what, exc))
+
     def _call(self, what, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)

@@ -374,6 +374,8 @@ def lab_info(creds):
         "node_run_args": NODE_RUN_ARGS,
         "golden_image": GOLDEN_IMAGE,
         "golden_ecs_image_id": GOLDEN_ECS_IMAGE_ID,
+        "busybox_image": BUSYBOX_IMAGE,
+        "busybox_archive": busybox_archive(),
         "ssh": {"private_key": path("ssh", "id_ed25519"), "public_key": public_key(), "user": "root"},
         "user_data": user_data(),
         "user_data_b64": base64.b64encode(user_data().encode()).decode(),
@@ -406,12 +408,30 @@ def write_lab_info(info):
         indent=2))
 
 
+def busybox_archive():
+    """The lab's busybox image as a `docker save` archive, as a site whose nodes reach no registry
+    hands images to them (network.yml's network_image_archives); saved again when the image changed."""
+    archive = path("images", "busybox.tar")
+    image_id = docker("image", "inspect", "--format", "{{.Id}}", BUSYBOX_IMAGE).stdout.strip()
+    stamp = archive + ".id"
+    if os.path.exists(archive) and os.path.exists(stamp):
+        with open(stamp) as f:
+            if f.read() == image_id:
+                return archive
+    os.makedirs(os.path.dirname(archive), mode=0o700, exist_ok=True)
+    docker("save", "-o", archive + ".tmp", BUSYBOX_IMAGE)
+    os.replace(archive + ".tmp", archive)
+    write_private(stamp, image_id)
+    return archive
+
+
 # ---------------------------------------------------------------- commands
 
 def build(args=None):
     """What the lab runs from, each rebuilt only when its recipe changed: the images and vcsim."""
     os.makedirs(STATE_DIR, mode=0o700, exist_ok=True)
     run(["bash", os.path.join(LAB_DIR, "images", "build_busybox.sh"), BUSYBOX_IMAGE], capture=False)
+    busybox_archive()
     run(["bash", os.path.join(LAB_DIR, "node", "build.sh"), NODE_IMAGE], capture=False)
     run(["bash", os.path.join(LAB_DIR, "images", "bake_node.sh"), NODE_IMAGE, GOLDEN_IMAGE, STATE_DIR], capture=False)
     run(["bash", os.path.join(LAB_DIR, "vcsim", "build.sh"), path("bin", "vcsim")], capture=False)

@@ -20,6 +20,7 @@ from labhelpers import (
     labctl,
     load_lab,
     machines,
+    network_down,
     ssh,
     swarm_state,
     vsphere_connect,
@@ -53,15 +54,18 @@ def fleet(lab):
 
 
 @pytest.fixture(scope="session")
-def engines(fleet):
+def engines(lab, fleet):
     """bootstrap.yml once on the lab fleet: Salt and a running Docker engine on all six nodes. The result
-    (its output, and `elapsed` in seconds) is the first run's of this test run."""
+    (its output, and `elapsed` in seconds) is the first run's of this test run. What network.yml made on
+    the engines (site.yml runs it too) goes at the end, unless the fleet itself goes then."""
     started = time.monotonic()
     result = ansible("ansible-playbook", "playbooks/bootstrap.yml", timeout=900)
     result.elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     print(f"\nbootstrap.yml on the fleet: {result.elapsed:.0f}s")
-    return result
+    yield result
+    if SESSION["network_made"] and not SESSION["fleet_made"]:
+        network_down(lab)
 
 
 @pytest.fixture(scope="session")

@@ -39,6 +39,7 @@ def test_no_secret_reaches_what_awx_would_store(swarm, tmp_path):
                               "-e", "swarm_autolock=true"], cwd=REPO, env=env, text=True, capture_output=True,
                              timeout=900, check=False)
         printed = run.stdout + run.stderr
+        SESSION["network_made"] = True                # pinned instances, networks, pools (network.yml)
         assert run.returncode == 0, printed[-5000:]
         SESSION["engine_settings_changed"] = False    # every engine restarted with the inventory's settings
         assert '"plays"' in run.stdout and '"invocation"' in run.stdout   # every task's event data is there
@@ -76,10 +77,12 @@ def test_site_playbook_runs_against_the_lab(swarm):
     playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     result = subprocess.run([playbook, "-i", "inventories/lab", "playbooks/site.yml"],
                             cwd=REPO, env=env, text=True, capture_output=True, timeout=300, check=False)
+    SESSION["network_made"] = True
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     SESSION["awx_settings_left"] = False     # inventory's settings again: autolock off, lab-ecs-3 without API
     assert "failed=0" in result.stdout
     assert "etcd: http://127.0.0.1" in result.stdout and "healthy" in result.stdout
+    assert "demo:lab:1  10.88.2." in result.stdout and "demo:lab:2  10.88.17." in result.stdout   # pinned instances
     # Credentials come from .lab/lab.json and must never be printed.
     assert lab["vsphere"]["password"] not in result.stdout
     assert lab["ecs"]["access_key_secret"] not in result.stdout

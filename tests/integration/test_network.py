@@ -1,0 +1,216 @@
+"""playbooks/network.yml on the lab fleet: fixed application addresses from the IPAM in etcd.
+
+Two pinned instances of inventories/lab (demo:lab:1 on the vSphere node lab-vs-3, demo:lab:2 on the ECS
+node lab-ecs-2) on each node's local macvlan network: they reach each other, other nodes reach them, a node
+reaches its own through the shim; the ECS one's address is a secondary IP of lab-ecs-2's ENI (read through
+DescribeNetworkInterfaces) and of no other; the IPAM names each container as the holder; the vSphere port
+group accepts forged transmits and promiscuous mode. Restarts keep address and MAC; bad input changes
+nothing. The module's fixture takes it all away again (network_down)."""
+import ipaddress
+import json
+import time
+
+import pytest
+
+from labhelpers import SESSION, ansible, ecs_caller, network_down, recap, ssh, vsphere_connect, vsphere_find
+
+NODES = {"lab-vs-1": "10.88.1.11", "lab-vs-3": "10.88.1.13", "lab-ecs-1": "10.88.16.11", "lab-ecs-2": "10.88.17.11"}
+DEMO = {"demo:lab:1": ("lab-vs-3", "lab-vsphere", "demo-lab-1"),
+        "demo:lab:2": ("lab-ecs-2", "vsw-bp1lab0hangzhoui00001", "demo-lab-2")}
+BUSYBOX = "containerops-lab/busybox:latest"
+# inventories/lab's network_pinned_instances, for runs that add to them (-e replaces the whole list)
+HTTPD = ["httpd", "-f", "-p", "80", "-h", "/etc"]
+DEMO_SPECS = [{"application": "demo", "environment": "lab", "slot": "1", "node": "lab-vs-3", "pool": "lab-vsphere",
+               "image": BUSYBOX, "command": HTTPD},
+              {"application": "demo", "environment": "lab", "slot": "2", "node": "lab-ecs-2",
+               "pool": "vsw-bp1lab0hangzhoui00001", "image": BUSYBOX, "command": HTTPD}]
+
+
+def network(*args, extra=None):
+    if extra is not None:
+        args += ("-e", json.dumps(extra))
+    return ansible("ansible-playbook", "playbooks/network.yml", *args, timeout=900)
+
+
+def ok(result):
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    return result
+
+
+def failed(result):
+    assert result.returncode != 0, result.stdout[-3000:]
+    return " ".join((result.stdout + result.stderr).split())
+
+
+def changed(result):
+    return {host: counts["changed"] for host, counts in recap(result.stdout).items()}
+
+
+def sh(lab, ip, cmd, timeout=30):
+    r = ssh(lab, ip, cmd, timeout=timeout)
+    assert r.returncode == 0, f"{ip}: {cmd}: {r.stderr}"
+    return r.stdout.strip()
+
+
+def http_status(lab, from_ip, target):
+    """The first line of an HTTP answer from target:80, asked from a node (bash's /dev/tcp)."""
+    r = ssh(lab, from_ip, f"timeout 5 bash -c 'exec 3<>/dev/tcp/{target}/80; "
+                          f"printf \"GET /hostname HTTP/1.0\\r\\n\\r\\n\" >&3; head -1 <&3'", timeout=20)
+    return r.stdout.strip()
+
+
+def endpoint(lab, node, name):
+    out = sh(lab, NODES[node], f"docker inspect {name} --format "
+                               "'{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.MacAddress}}{{end}} "
+                               "{{.State.Running}} {{.State.StartedAt}}'")
+    ip, mac, running, started = out.split()
+    return ip, mac, running == "true", started
+
+
+def derived_mac(ip):
+    return "02:42:" + ":".join("%02x" % b for b in ipaddress.IPv4Address(ip).packed)
+
+
+def ipam_record(lab, pool, owner):
+    """The owner's address record as the IPAM has it (ipam_address in check mode writes nothing)."""
+    app, env, slot = owner.split(":")
+    args = {"pool": pool, "owner": {"application": app, "environment": env, "slot": slot},
+            "endpoints": [lab["etcd"]["endpoint"]]}
+    r = ansible("ansible", "localhost", "-m", "containerops.platform.ipam_address", "-a", json.dumps(args), "--check",
+                "-o")
+    assert r.returncode == 0, r.stdout[-2000:]
+    return json.loads(r.stdout.split("=>", 1)[1])["address"]
+
+
+def eni_secondaries(lab):
+    """{instance id: [secondary IPs]} of every primary ENI in cn-hangzhou, as DescribeNetworkInterfaces lists."""
+    from aliyunsdkecs.request.v20140526.DescribeNetworkInterfacesRequest import DescribeNetworkInterfacesRequest
+    sets = ecs_caller(lab)(DescribeNetworkInterfacesRequest, Type="Primary", MaxResults=500)
+    return {eni["InstanceId"]: sorted(p["PrivateIpAddress"] for p in eni["PrivateIpSets"]["PrivateIpSet"]
+                                      if not p["Primary"])
+            for eni in sets["NetworkInterfaceSets"]["NetworkInterfaceSet"]}
+
+
+def instance_id(lab, name):
+    from aliyunsdkecs.request.v20140526.DescribeInstancesRequest import DescribeInstancesRequest
+    found = ecs_caller(lab)(DescribeInstancesRequest, InstanceName=name)["Instances"]["Instance"]
+    return found[0]["InstanceId"]
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def pinned(engines, lab):
+    started = time.monotonic()
+    first = ok(network())
+    print(f"\nnetwork.yml, first run: {time.monotonic() - started:.0f}s")
+    SESSION["network_made"] = True
+    yield lab, first
+    network_down(lab)
+    SESSION["network_made"] = False
+
+
+def test_pinned_instances_reach_each_other_with_their_addresses(pinned):
+    lab, first = pinned
+    assert "demo:lab:1  10.88.2." in first.stdout and "on lab-vs-3" in first.stdout   # what make demo shows
+    ips = {}
+    for owner, (node, pool, name) in DEMO.items():
+        ip, mac, running, _ = endpoint(lab, node, name)
+        assert running and mac == derived_mac(ip), (owner, ip, mac)
+        assert ipaddress.IPv4Address(ip) in ipaddress.IPv4Network({"lab-vsphere": "10.88.2.0/24"}.get(
+            pool, "10.88.17.0/24"))
+        record = ipam_record(lab, pool, owner)
+        assert record["ip"] == ip and record["holder"] == f"{node}/{name}", record
+        ips[owner] = ip
+    # Other nodes of both clouds reach both; each node its own through the shim; container to container.
+    for from_ip in NODES.values():
+        for ip in ips.values():
+            assert http_status(lab, from_ip, ip).startswith("HTTP/1.1 200"), (from_ip, ip)
+    reply = sh(lab, NODES["lab-vs-3"], f"docker exec demo-lab-1 sh -c 'printf \"GET /hostname HTTP/1.0\\r\\n\\r\\n\" "
+                                       f"| nc {ips['demo:lab:2']} 80 | head -1'")
+    assert reply.startswith("HTTP/1.1 200")
+    # The ECS instance's address is on lab-ecs-2's ENI and on no other.
+    secondaries = eni_secondaries(lab)
+    holder = instance_id(lab, "lab-ecs-2")
+    assert ips["demo:lab:2"] in secondaries[holder]
+    assert [i for i, found in secondaries.items() if ips["demo:lab:2"] in found] == [holder]
+    # The port group accepts what macvlan sends, on every host of the cluster.
+    si = vsphere_connect(lab)
+    cluster = vsphere_find(si, __import__("pyVmomi").vim.ClusterComputeResource, "DC0_C0")
+    for host in cluster.host:
+        group = next(p for p in host.config.network.portgroup if p.spec.name == "VM Network")
+        assert group.spec.policy.security.forgedTransmits is True, host.name
+        assert group.spec.policy.security.allowPromiscuous is True, host.name
+
+
+def test_a_second_run_and_check_mode_change_nothing_and_check_shows_a_new_instance(pinned):
+    lab, _first = pinned
+    assert set(changed(ok(network())).values()) == {0}
+    assert set(changed(ok(network("--check"))).values()) == {0}
+    more = [{"application": "demo", "environment": "lab", "slot": "3", "node": "lab-vs-1", "pool": "lab-vsphere",
+             "image": BUSYBOX, "command": ["httpd", "-f", "-p", "80"]}]
+    preview = ok(network("--check", extra={"network_pinned_instances": DEMO_SPECS + more}))
+    assert changed(preview)["lab-vs-1"] > 0 and changed(preview)["lab-vs-3"] == 0
+    assert "demo-lab-3" not in sh(lab, NODES["lab-vs-1"], "docker ps -a --format '{{.Names}}'")
+    assert ipam_record(lab, "lab-vsphere", "demo:lab:3")["holder"] is None
+
+
+def test_restarts_keep_the_address_and_the_mac(pinned):
+    lab, _first = pinned
+    before = {owner: endpoint(lab, node, name) for owner, (node, _pool, name) in DEMO.items()}
+    # The instance restarted through the playbook (a gratuitous ARP after the start) ...
+    restart = [dict(i, state="restarted") if i["slot"] == "1" else i for i in DEMO_SPECS]
+    ok(network("--limit", "control,lab-vs-3", extra={"network_pinned_instances": restart}))
+    # ... and the ECS node's engine restarted by hand: the restart policy brings the container back.
+    sh(lab, NODES["lab-ecs-2"], "systemctl restart docker", timeout=120)
+    wait_for(lambda: endpoint(lab, "lab-ecs-2", "demo-lab-2")[2], 60, "demo-lab-2 running again")
+    for owner, (node, _pool, name) in DEMO.items():
+        ip, mac, running, started = endpoint(lab, node, name)
+        assert (ip, mac, running) == before[owner][:3] and started != before[owner][3], owner
+        assert http_status(lab, NODES["lab-vs-1"], ip).startswith("HTTP/1.1 200"), owner
+    assert set(changed(ok(network())).values()) == {0}
+
+
+def test_bad_input_fails_clearly_and_nothing_is_created_or_bound(pinned):
+    lab, _first = pinned
+    ecs2 = instance_id(lab, "lab-ecs-2")
+    eni_before = eni_secondaries(lab)[ecs2]
+
+    # A parent interface the nodes do not have: refused before any network exists.
+    msg = failed(network("-e", "network_data_name=apps2", "-e", "network_data_parent=eth9"))
+    assert "eth9" in msg and "parent" in msg
+    for ip in NODES.values():
+        assert "apps2" not in sh(lab, ip, "docker network ls --format '{{.Name}}'")
+
+    # One owner twice: refused before anything changes.
+    twice = [{"application": "demo", "environment": "lab", "slot": "1", "node": n, "pool": "lab-vsphere",
+              "image": BUSYBOX} for n in ("lab-vs-1", "lab-vs-3")]
+    msg = failed(network(extra={"network_pinned_instances": twice}))
+    assert "lists an owner twice" in msg and "demo:lab:1" in msg
+
+    # More addresses than lab-ecs-2's instance type takes on its ENI (ecs.g7.large: 6 with the primary):
+    # a clear quota error; the addresses this run bound are given back, no container, the ENI as before.
+    crowd = [{"application": "crowd", "environment": "lab", "slot": str(n), "node": "lab-ecs-2",
+              "pool": "vsw-bp1lab0hangzhoui00001", "image": BUSYBOX} for n in range(1, 6)]
+    msg = failed(network("--limit", "control,lab-ecs-2", extra={"network_pinned_instances": DEMO_SPECS + crowd}))
+    assert "quota" in msg.lower() and "ecs.g7.large" in msg, msg[-3000:]
+    assert "taken back" in msg
+    assert not [n for n in sh(lab, NODES["lab-ecs-2"], "docker ps -a --format '{{.Names}}'").split()
+                if n.startswith("crowd-")]
+    for n in range(1, 6):
+        assert ipam_record(lab, "vsw-bp1lab0hangzhoui00001", f"crowd:lab:{n}")["holder"] is None
+    wait_for(lambda: eni_secondaries(lab)[ecs2] == eni_before, 30, "lab-ecs-2's ENI as before")
+
+    # A pool outside the ECS node's vSwitch: its address cannot be on the ENI; refused, nothing bound.
+    outside = [{"application": "outside", "environment": "lab", "slot": "1", "node": "lab-ecs-2",
+                "pool": "lab-vsphere", "image": BUSYBOX}]
+    msg = failed(network("--limit", "control,lab-ecs-2", extra={"network_pinned_instances": outside}))
+    assert "10.88.17.0/24" in msg, msg[-3000:]
+    assert ipam_record(lab, "lab-vsphere", "outside:lab:1")["holder"] is None
+    assert eni_secondaries(lab)[ecs2] == eni_before
+    assert set(changed(ok(network())).values()) == {0}

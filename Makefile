@@ -1,8 +1,9 @@
 # The two commands of the README do everything on a fresh machine:
 #   make demo   set up, bring the local lab up, run playbooks/site.yml, show what it built
 #   make test   set up; unit tests first (a failure shows in two minutes), then the static checks
-#               (lint, sanity), while the lab's images build and molecule runs the role
-#               scenarios on them; then integration tests on one shared lab
+#               (lint, sanity) and the integration tests with servers of their own, while the
+#               lab's images build and molecule runs the role scenarios on them; then the
+#               integration tests on one shared lab
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +14,7 @@ LAB := $(BIN)/python lab/labctl.py
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PYTEST_ARGS ?=
 
-.PHONY: demo test checks roles lab-build unit static integration molecule lint sanity host venv lab-up lab-down lab-status build clean
+.PHONY: demo test checks roles lab-build unit static integration own-servers molecule lint sanity host venv lab-up lab-down lab-status build clean
 
 demo: lab-up
 	$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml
@@ -30,6 +31,7 @@ test: host venv
 
 checks: unit
 	@$(MAKE) --no-print-directory static
+	@$(MAKE) --no-print-directory own-servers
 
 roles: lab-build
 	@set -o pipefail; $(MAKE) --no-print-directory molecule 2>&1 | sed -u 's/^/[molecule] /'
@@ -42,7 +44,12 @@ unit: venv
 	$(BIN)/python -m pytest tests/unit -q -n 2 $(PYTEST_ARGS)
 
 integration: host venv
-	$(BIN)/python -m pytest tests/integration -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/integration -q -m "not own_servers" $(PYTEST_ARGS)
+
+# The integration tests that start their own servers (a vcsim of their own, etcd) and need no
+# lab: in the first lane, beside the lab's build and molecule.
+own-servers: host venv
+	$(BIN)/python -m pytest tests/integration -q -m own_servers $(PYTEST_ARGS)
 
 # Each role's molecule scenario (molecule/<scenario>), one after the other: its own node
 # containers (the lab's node images, plain and golden, built here when missing) on its own network, converge,

@@ -24,6 +24,8 @@ from ansible_collections.containerops.platform.plugins.modules import vsphere_po
 from test_vsphere_vm import BIN, REPO
 from test_vsphere_vm_vcenter import OwnVcsim
 
+pytestmark = pytest.mark.own_servers   # its own vcsim (and etcd); no lab
+
 CLUSTER_HOSTS = ["DC0_C0_H0", "DC0_C0_H1", "DC0_C0_H2"]
 OUTSIDE = "DC0_H0"
 PG = "VM Network"

@@ -20,6 +20,8 @@ from ansible_collections.containerops.platform.plugins.modules import vsphere_vm
 from etcd_server import EtcdServer
 from test_vsphere_vm_vcenter import OwnVcsim
 
+pytestmark = pytest.mark.own_servers   # its own vcsim (and etcd); no lab
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 POOL = {"name": "vs-nodes", "subnet": "10.77.0.0/24", "gateway": "10.77.0.1", "ranges": ["10.77.0.100-10.77.0.119"],
         "provider": "vsphere", "hold_down": 600}

@@ -22,6 +22,8 @@ from pyVim.connect import Disconnect, SmartConnect
 from test_vsphere_vm import BIN, LAB_NET, REPO, TEMPLATE, assert_failed_naming, play
 from test_vsphere_vm_concurrency import all_vms, check_one_ip_race, check_same_fleet_race, race
 
+pytestmark = pytest.mark.own_servers   # its own vcsim (and etcd); no lab
+
 
 class OwnVcsim:
     """vcsim built from lab/vcsim into a temporary directory; started, and always stopped."""

@@ -367,19 +367,10 @@ def swarm_state(lab, ip):
     return ssh(lab, ip, "docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null").stdout.strip()
 
 
-NETWORK_POOLS = ("lab-vsphere", "vsw-bp1lab0hangzhouh00001", "vsw-bp1lab0hangzhoui00001", "vsw-uf6lab0shanghaib00001")
-
-
 def network_down(lab):
     """Take away what playbooks/network.yml made on the lab fleet: the pinned instances through the playbook
     itself (containers, holders, ENI addresses), then each node's shim and data network, and the pools."""
-    steps = [
-        ("ansible-playbook", "playbooks/network.yml", "-e", "network_pinned_state=absent"),
-        ("ansible", "fleet", "-m", "containerops.platform.macvlan_shim", "-a", "name=mv-shim state=absent"),
-        ("ansible", "fleet", "-m", "containerops.platform.macvlan_network", "-a", "name=apps state=absent"),
-    ] + [("ansible", "localhost", "-m", "containerops.platform.ipam_pool", "-a",
-          json.dumps({"name": pool, "state": "absent", "force": True, "endpoints": [lab["etcd"]["endpoint"]]}))
-         for pool in NETWORK_POOLS]
-    for step in steps:
-        done = ansible(*step)
+    for step in (("playbooks/network.yml", "-e", "network_pinned_state=absent"),
+                 ("tests/integration/playbooks/network_down.yml",)):
+        done = ansible("ansible-playbook", *step)
         assert done.returncode == 0, f"{' '.join(step)}:\n{done.stdout[-3000:]}{done.stderr[-2000:]}"

@@ -11,6 +11,7 @@ import json
 import time
 
 import pytest
+from pyVmomi import vim
 
 from labhelpers import SESSION, ansible, ecs_caller, network_down, recap, ssh, vsphere_connect, vsphere_find
 
@@ -120,10 +121,10 @@ def test_pinned_instances_reach_each_other_with_their_addresses(pinned):
     assert "demo:lab:1  10.88.2." in first.stdout and "on lab-vs-3" in first.stdout   # what make demo shows
     ips = {}
     for owner, (node, pool, name) in DEMO.items():
-        ip, mac, running, _ = endpoint(lab, node, name)
+        ip, mac, running, _started = endpoint(lab, node, name)
         assert running and mac == derived_mac(ip), (owner, ip, mac)
-        assert ipaddress.IPv4Address(ip) in ipaddress.IPv4Network({"lab-vsphere": "10.88.2.0/24"}.get(
-            pool, "10.88.17.0/24"))
+        subnet = "10.88.2.0/24" if pool == "lab-vsphere" else "10.88.17.0/24"
+        assert ipaddress.IPv4Address(ip) in ipaddress.IPv4Network(subnet)
         record = ipam_record(lab, pool, owner)
         assert record["ip"] == ip and record["holder"] == f"{node}/{name}", record
         ips[owner] = ip
@@ -141,7 +142,7 @@ def test_pinned_instances_reach_each_other_with_their_addresses(pinned):
     assert [i for i, found in secondaries.items() if ips["demo:lab:2"] in found] == [holder]
     # The port group accepts what macvlan sends, on every host of the cluster.
     si = vsphere_connect(lab)
-    cluster = vsphere_find(si, __import__("pyVmomi").vim.ClusterComputeResource, "DC0_C0")
+    cluster = vsphere_find(si, vim.ClusterComputeResource, "DC0_C0")
     for host in cluster.host:
         group = next(p for p in host.config.network.portgroup if p.spec.name == "VM Network")
         assert group.spec.policy.security.forgedTransmits is True, host.name

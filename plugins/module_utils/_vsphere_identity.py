@@ -243,4 +243,4 @@ class Identity:
         if problems:
             self.report()
             raise VSphereError("; ".join(problems), created=self.created, deleted=self.deleted,
-                               vms=self._result_list())
+                               instances=self._result_list())

@@ -350,7 +350,7 @@ class Provisioner(Identity):
         lines.extend(why for _name, why in sorted(self.failures.items()))
         self.report()
         raise VSphereError("%s failed for %d VM(s): %s" % (what, len(errors), "; ".join(lines)),
-                           created=self.created, deleted=self.deleted, vms=self._result_list())
+                           created=self.created, deleted=self.deleted, instances=self._result_list())
 
     def _delete(self, plans):
         if not plans:
@@ -606,18 +606,28 @@ class Provisioner(Identity):
         return [self.results[p.name] for p in self.plans]
 
 
+# The result's keys before they took ecs_instance's words: kept beside the new ones, same lists, until 1.0.0.
+DEPRECATED_KEYS = (("vms", "instances"), ("changed_vms", "changed_instances"))
+
+
+def with_deprecated_keys(result):
+    """The result (changed in place) with each deprecated key beside its new name, holding the same list."""
+    result.update((old, result[new]) for old, new in DEPRECATED_KEYS if new in result)
+    return result
+
+
 def run_vsphere_vm(params, check_mode=False, warn=None):
     """Entry point of the vsphere_vm module: returns the result dict, raises ProvisionError."""
     try:
-        return _run(params, check_mode, warn)
+        return with_deprecated_keys(_run(params, check_mode, warn))
     except VSphereError as exc:
         details = dict(exc.details)
         created = details.pop("created", [])
-        vms = details.get("vms") or []
-        if params.get("name") and vms:
-            details["vm"] = vms[0]
-        changed = bool(created or details.get("deleted") or any(vm.get("changed") for vm in vms))
-        raise ProvisionError(exc.msg, created=created, changed=changed, **details)
+        instances = details.get("instances") or []
+        if params.get("name") and instances:
+            details["vm"] = instances[0]
+        changed = bool(created or details.get("deleted") or any(vm.get("changed") for vm in instances))
+        raise ProvisionError(exc.msg, created=created, changed=changed, **with_deprecated_keys(details))
 
 
 def _run(params, check_mode, warn):
@@ -642,7 +652,7 @@ def _run(params, check_mode, warn):
             # Another task allocated an address proposed here: its VM got another one; check and plan again.
             if not (nodes and _ipam(prov, nodes.commit)):
                 break
-        vms = prov.apply()
+        instances = prov.apply()
         if nodes:
             gone = [p.name for p in prov.plans if p.spec["state"] == "absent" and (
                 p.action == "none" or p.name in prov.deleted or (check_mode and p.action == "delete"))]
@@ -650,17 +660,17 @@ def _run(params, check_mode, warn):
     finally:
         client.close()
     result = {
-        "changed": any(v["changed"] for v in vms) or bool(nodes and nodes.changed),
-        "vms": vms,
-        "created": [v["name"] for v in vms if v["created"]],
-        "changed_vms": [v["name"] for v in vms if v["changed"]],
+        "changed": any(v["changed"] for v in instances) or bool(nodes and nodes.changed),
+        "instances": instances,
+        "created": [v["name"] for v in instances if v["created"]],
+        "changed_instances": [v["name"] for v in instances if v["changed"]],
         "deleted": list(prov.deleted),
         "diff": prov.diffs + (nodes.diff if nodes else []),
     }
     if nodes:
         result["node_addresses"] = nodes.result()
-    if params.get("name") and not params.get("vms"):
-        result["vm"] = vms[0]
+    if params.get("name") and not params.get("vms"):   # the option vms (alias instances), not the result key
+        result["vm"] = instances[0]
     return result
 
 
@@ -685,4 +695,4 @@ def _ipam(prov, step, *args):
     except IpamError as exc:
         problems = {"errors": exc.problems} if hasattr(exc, "problems") else {}
         raise VSphereError(str(exc), created=list(prov.created), deleted=list(prov.deleted),
-                           vms=prov._result_list(), **problems)
+                           instances=prov._result_list(), **problems)

@@ -447,7 +447,7 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-vms:
+instances:
   description: One entry per VM, in the order given.
   returned: always
   type: list
@@ -486,8 +486,13 @@ vms:
   sample:
     - {name: web-01, moid: vm-42, uuid: 4207b9c0-aaaa-bbbb-cccc-0123456789ab, ip: 10.20.0.11,
        power_state: poweredOn, state: present, changed: true, created: true}
+vms:
+  description: Deprecated alias of RV(instances), with the same content (use RV(instances); removed in 1.0.0).
+  returned: always
+  type: list
+  elements: dict
 vm:
-  description: The entry of RV(vms) for the VM, when O(name) was used.
+  description: The entry of RV(instances) for the VM, when O(name) was used.
   returned: when O(name) is used (on failure, once vCenter was reached)
   type: dict
 created:
@@ -497,8 +502,14 @@ created:
   returned: always
   type: list
   elements: str
-changed_vms:
+changed_instances:
   description: Names of the VMs created, changed, powered or deleted (C(changed) itself is the task's boolean).
+  returned: always
+  type: list
+  elements: str
+changed_vms:
+  description:
+    - Deprecated alias of RV(changed_instances), with the same content (use RV(changed_instances); removed in 1.0.0).
   returned: always
   type: list
   elements: str

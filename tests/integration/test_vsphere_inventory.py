@@ -64,7 +64,7 @@ def fleet(lab, si, tmp_path_factory):
         ])
         for result in results.values():
             assert not result.get("failed"), result
-        yield dict((v["name"], v) for r in results.values() for v in r["vms"])
+        yield dict((v["name"], v) for r in results.values() for v in r["instances"])
     finally:
         for name in (MANAGER, WORKER, IN_FOLDER):
             destroy_vm(si, name)

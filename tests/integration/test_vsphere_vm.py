@@ -137,7 +137,7 @@ def test_node_vm_lifecycle(lab, si, tmp_path, cleanup):
 
     created = run(tmp_path, args)
     assert created["changed"] and created["created"] == [name], created
-    (vm_result,) = created["vms"]
+    (vm_result,) = created["instances"]
     assert vm_result["ip"] == ip and vm_result["power_state"] == "poweredOn" and vm_result["created"]
     assert vm_result["moid"].startswith("vm-") and vm_result["uuid"]
     assert created["vm"] == vm_result
@@ -154,11 +154,13 @@ def test_node_vm_lifecycle(lab, si, tmp_path, cleanup):
     assert attributes(si, vm)["containerops.customized"] == "ip=%s" % ip
 
     again = run(tmp_path, args)
-    assert not again["changed"] and again["created"] == [] and again["changed_vms"] == [], again
+    assert not again["changed"] and again["created"] == [] and again["changed_instances"] == [], again
 
     modified = dict(args, cpus=2, memory_mb=2048, attributes={"containerops.role": "worker"})
     changed = run(tmp_path, modified, diff=True)
-    assert changed["changed"] and changed["changed_vms"] == [name] and changed["created"] == []
+    assert changed["changed"] and changed["changed_instances"] == [name] and changed["created"] == []
+    assert (changed["vms"], changed["changed_vms"]) == (changed["instances"], changed["changed_instances"]), \
+        "the deprecated keys (removed in 1.0.0) say what the new ones say"
     assert (vm.config.hardware.numCPU, vm.config.hardware.memoryMB) == (2, 2048)
     assert attributes(si, vm)["containerops.role"] == "worker"
     assert not run(tmp_path, modified)["changed"]
@@ -203,7 +205,7 @@ def test_many_vms_in_one_task_check_mode_then_create(lab, si, tmp_path, cleanup)
 
     created = run(tmp_path, args)
     assert created["created"] == names
-    assert [v["ip"] for v in created["vms"]] == ["10.88.1.111", "10.88.1.112", "10.88.1.113"]
+    assert [v["ip"] for v in created["instances"]] == ["10.88.1.111", "10.88.1.112", "10.88.1.113"]
     vms = [vsphere_find(si, vim.VirtualMachine, n) for n in names]
     assert [v.config.hardware.numCPU for v in vms] == [2, 1, 1]
     assert {v.config.hardware.memoryMB for v in vms} == {512}

@@ -52,7 +52,7 @@ def check_same_fleet_race(si, results, names, first_ip):
         assert [v.name for v in vms].count(name) == 1, "%s exists more than once" % name
         assert holders_of(si, "10.88.1.%d" % (first_ip + i)) == [name]
     for r in results:
-        assert [v["ip"] for v in r["vms"]] == ["10.88.1.%d" % (first_ip + i) for i in range(len(names))]
+        assert [v["ip"] for v in r["instances"]] == ["10.88.1.%d" % (first_ip + i) for i in range(len(names))]
 
 
 def check_one_ip_race(si, results, names, ip):

@@ -114,8 +114,9 @@ def test_vms_get_pool_addresses_keep_them_on_every_run_and_release_them_when_del
 
     created = play(tmp_path, vcsim, etcd, [("create", vms)], "--diff")["create"]
     assert created["changed"] and sorted(created["created"]) == ["ipam-a", "ipam-b"], created
-    moids = dict((vm["name"], vm["moid"]) for vm in created["vms"])
-    results = dict((vm["name"], vm) for vm in created["vms"])
+    moids = dict((vm["name"], vm["moid"]) for vm in created["instances"])
+    results = dict((vm["name"], vm) for vm in created["instances"])
+    assert (created["vms"], created["changed_vms"]) == (created["instances"], created["changed_instances"])
     for name in ("ipam-a", "ipam-b"):
         ip = owned(etcd, name)
         assert ip == would[name], "the address check mode showed is the one allocated"

@@ -16,7 +16,7 @@ __metaclass__ = type
 import base64
 import json
 
-from ansible_collections.containerops.platform.plugins.module_utils._ipam_model import IpamError
+from ansible_collections.containerops.platform.plugins.module_utils._ipam_model import ETCD_ENV, IpamError
 
 try:
     import etcd3gw
@@ -31,17 +31,6 @@ try:
     from urllib.parse import urlsplit
 except ImportError:  # pragma: no cover - Python 2 is not supported
     from urlparse import urlsplit
-
-ETCD_ENV = {
-    "endpoints": "CONTAINEROPS_ETCD_ENDPOINTS",
-    "user": "CONTAINEROPS_ETCD_USER",
-    "password": "CONTAINEROPS_ETCD_PASSWORD",
-    "ca_cert": "CONTAINEROPS_ETCD_CA_CERT",
-    "client_cert": "CONTAINEROPS_ETCD_CLIENT_CERT",
-    "client_key": "CONTAINEROPS_ETCD_CLIENT_KEY",
-    "prefix": "CONTAINEROPS_IPAM_PREFIX",
-}
-
 
 def _b64(text):
     return base64.b64encode(text.encode("utf-8")).decode("ascii")

@@ -26,6 +26,43 @@ OWNER_STRING_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,190}$")
 CONTAINER_ID_RE = re.compile(r"^[0-9a-f]{12}$|^[0-9a-f]{64}$")
 
 
+try:
+    from ansible.module_utils.basic import env_fallback
+except ImportError:  # pragma: no cover - ansible-core always has it
+    env_fallback = None
+
+DEFAULT_PREFIX = "/containerops/ipam"
+
+# The connection options (doc fragment containerops.platform.etcd) and their environment variables.
+# Here, not in ipam.py, so that modules which only declare them (vsphere_vm, ecs_instance) never
+# import the etcd client.
+ETCD_ENV = {
+    "endpoints": "CONTAINEROPS_ETCD_ENDPOINTS",
+    "user": "CONTAINEROPS_ETCD_USER",
+    "password": "CONTAINEROPS_ETCD_PASSWORD",
+    "ca_cert": "CONTAINEROPS_ETCD_CA_CERT",
+    "client_cert": "CONTAINEROPS_ETCD_CLIENT_CERT",
+    "client_key": "CONTAINEROPS_ETCD_CLIENT_KEY",
+    "prefix": "CONTAINEROPS_IPAM_PREFIX",
+}
+
+
+def _fb(option):
+    return (env_fallback, [ETCD_ENV[option]])
+
+
+ETCD_ARGSPEC = dict(
+    endpoints=dict(type="list", elements="str", fallback=_fb("endpoints")),
+    user=dict(type="str", fallback=_fb("user")),
+    password=dict(type="str", no_log=True, fallback=_fb("password")),
+    ca_cert=dict(type="path", fallback=_fb("ca_cert")),
+    client_cert=dict(type="path", fallback=_fb("client_cert")),
+    client_key=dict(type="path", no_log=False, fallback=_fb("client_key")),
+    timeout=dict(type="int", default=10),
+    prefix=dict(type="str", default=DEFAULT_PREFIX, fallback=_fb("prefix")),
+)
+
+
 class IpamError(Exception):
     """What is wrong and what to do; nothing was written when this is raised before a transaction."""
 

@@ -26,6 +26,8 @@ __metaclass__ = type
 import ipaddress
 
 from ansible_collections.containerops.platform.plugins.module_utils._ipam_model import (
+    DEFAULT_PREFIX,
+    ETCD_ARGSPEC,
     OWNER_PART_RE,
     IpamError,
     allocatable,
@@ -34,33 +36,7 @@ from ansible_collections.containerops.platform.plugins.module_utils._ipam_model 
     pool_ranges,
 )
 
-try:
-    from ansible.module_utils.basic import env_fallback
-except ImportError:  # pragma: no cover - ansible-core always has it
-    env_fallback = None
-
-DEFAULT_PREFIX = "/containerops/ipam"
-
-
-def _fb(variable):
-    return (env_fallback, [variable])
-
-
-# ipam.ETCD_ARGSPEC once more: importing ipam.py for it would import etcd3gw in every task.
-# tests/unit/plugins/module_utils/test_ipam_nodes.py keeps the two the same.
-ETCD_OPTIONS = dict(
-    endpoints=dict(type="list", elements="str", fallback=_fb("CONTAINEROPS_ETCD_ENDPOINTS")),
-    user=dict(type="str", fallback=_fb("CONTAINEROPS_ETCD_USER")),
-    password=dict(type="str", no_log=True, fallback=_fb("CONTAINEROPS_ETCD_PASSWORD")),
-    ca_cert=dict(type="path", fallback=_fb("CONTAINEROPS_ETCD_CA_CERT")),
-    client_cert=dict(type="path", fallback=_fb("CONTAINEROPS_ETCD_CLIENT_CERT")),
-    client_key=dict(type="path", no_log=False, fallback=_fb("CONTAINEROPS_ETCD_CLIENT_KEY")),
-    timeout=dict(type="int", default=10),
-    prefix=dict(type="str", default=DEFAULT_PREFIX, fallback=_fb("CONTAINEROPS_IPAM_PREFIX")),
-)
-# One dictionary option (doc fragment containerops.platform.ipam_nodes): the machine modules have
-# their own user/password, and apply_defaults lets the environment fallbacks work without it.
-IPAM_OPTION = dict(type="dict", options=ETCD_OPTIONS, apply_defaults=True)
+IPAM_OPTION = dict(type="dict", options=ETCD_ARGSPEC, apply_defaults=True)
 
 
 class Problems(IpamError):

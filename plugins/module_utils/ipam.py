@@ -39,12 +39,13 @@ import time
 import zlib
 
 from ansible_collections.containerops.platform.plugins.module_utils._ipam_etcd import (
-    ETCD_ENV,
     Store,
     same_mod,
     unchanged_since,
 )
 from ansible_collections.containerops.platform.plugins.module_utils._ipam_model import (
+    DEFAULT_PREFIX,
+    ETCD_ARGSPEC,
     IpamError,
     allocatable,
     bound,
@@ -64,33 +65,10 @@ from ansible_collections.containerops.platform.plugins.module_utils._ipam_model 
 )
 from ansible_collections.containerops.platform.plugins.module_utils._provisioning import diff_entry
 
-try:
-    from ansible.module_utils.basic import env_fallback
-except ImportError:  # pragma: no cover - ansible-core always has it
-    env_fallback = None
-
 __all__ = ["IpamError", "owner_key", "Ipam", "Store", "connect", "ETCD_ARGSPEC"]
 
-DEFAULT_PREFIX = "/containerops/ipam"
 MAX_ATTEMPTS = 12
 SPREAD = 32  # how many free addresses a retrying allocator picks among
-
-
-def _fb(option):
-    return (env_fallback, [ETCD_ENV[option]])
-
-
-# The connection options (doc fragment containerops.platform.etcd).
-ETCD_ARGSPEC = dict(
-    endpoints=dict(type="list", elements="str", fallback=_fb("endpoints")),
-    user=dict(type="str", fallback=_fb("user")),
-    password=dict(type="str", no_log=True, fallback=_fb("password")),
-    ca_cert=dict(type="path", fallback=_fb("ca_cert")),
-    client_cert=dict(type="path", fallback=_fb("client_cert")),
-    client_key=dict(type="path", no_log=False, fallback=_fb("client_key")),
-    timeout=dict(type="int", default=10),
-    prefix=dict(type="str", default=DEFAULT_PREFIX, fallback=_fb("prefix")),
-)
 
 
 def connect(params):

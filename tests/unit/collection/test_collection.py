@@ -43,6 +43,14 @@ def test_meta_runtime_declares_requirement_and_action_groups():
     assert {"vsphere", "ecs", "etcd"} <= set(runtime["action_groups"])
 
 
+def test_every_module_is_in_an_action_group():
+    with open(os.path.join(REPO, "meta", "runtime.yml")) as f:
+        grouped = {m for members in yaml.safe_load(f)["action_groups"].values() for m in members}
+    modules = {n[:-3] for n in os.listdir(os.path.join(REPO, "plugins", "modules"))
+               if n.endswith(".py") and n != "__init__.py"}
+    assert modules - grouped == set(), "add these modules to an action group in meta/runtime.yml"
+
+
 def test_python_requirements_are_pinned():
     for name in ("requirements.txt", "requirements-test.txt"):
         with open(os.path.join(REPO, name)) as f:

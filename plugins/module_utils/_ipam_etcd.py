@@ -32,6 +32,7 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported
     from urlparse import urlsplit
 
+
 def _b64(text):
     return base64.b64encode(text.encode("utf-8")).decode("ascii")
 

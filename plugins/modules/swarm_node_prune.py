@@ -104,6 +104,11 @@ node_ids:
   returned: success
   type: list
   elements: str
+node_labels:
+  description: The labels of each node in O(node_ids), by node ID, as the swarm has them before the task
+    (the role sets node labels only where they differ from these).
+  returned: success
+  type: dict
 foreign:
   description: Nodes not in O(keep) and without O(managed_label); left alone.
   returned: always
@@ -171,6 +176,7 @@ def main():
                 x for x in before if x.split()[-1] not in gone) + "\n")
         gone = set(n["id"] for n in plan["stale"] + plan["departed"])
         result["node_ids"] = [n["ID"] for n in nodes if n["ID"] not in gone]
+        result["node_labels"] = {n["ID"]: (n.get("Spec") or {}).get("Labels") or {} for n in nodes if n["ID"] not in gone}
         refusal = removal_refusal(plan, p["max_removals"], p["confirm_removals"])
         if refusal:
             module.fail_json(msg=refusal, **{k: v for k, v in result.items() if k != "changed"})

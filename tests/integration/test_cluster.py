@@ -108,6 +108,11 @@ def test_fresh_engines_to_healthy_swarm_and_rerun_changes_nothing(swarm):
     assert set(recap_changed(second.stdout).values()) == {0}, second.stdout[-4000:]
     check = ok(cluster("--check"))
     assert set(recap_changed(check.stdout).values()) == {0}, check.stdout[-4000:]
+    # A label taken off by hand is put back, on that node alone (the run reads every node's labels once).
+    sh(lab, LEADER_IP, "docker node update --label-rm containerops.zone lab-ecs-2 >/dev/null")
+    relabelled = ok(cluster())
+    assert {h for h, n in recap_changed(relabelled.stdout).items() if n} == {"lab-ecs-2"}, relabelled.stdout[-4000:]
+    assert_healthy(lab)
     # join tokens never show up
     tokens = sh(lab, LEADER_IP, "docker swarm join-token -q worker; docker swarm join-token -q manager").split()
     for token in tokens:

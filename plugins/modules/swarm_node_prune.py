@@ -105,7 +105,7 @@ node_ids:
   type: list
   elements: str
 node_labels:
-  description: The labels of each node in O(node_ids), by node ID, as the swarm has them before the task
+  description: The labels of each node in RV(node_ids), by node ID, as the swarm has them before the task
     (the role sets node labels only where they differ from these).
   returned: success
   type: dict
@@ -176,7 +176,8 @@ def main():
                 x for x in before if x.split()[-1] not in gone) + "\n")
         gone = set(n["id"] for n in plan["stale"] + plan["departed"])
         result["node_ids"] = [n["ID"] for n in nodes if n["ID"] not in gone]
-        result["node_labels"] = {n["ID"]: (n.get("Spec") or {}).get("Labels") or {} for n in nodes if n["ID"] not in gone}
+        result["node_labels"] = {n["ID"]: (n.get("Spec") or {}).get("Labels") or {}
+                                 for n in nodes if n["ID"] not in gone}
         refusal = removal_refusal(plan, p["max_removals"], p["confirm_removals"])
         if refusal:
             module.fail_json(msg=refusal, **{k: v for k, v in result.items() if k != "changed"})

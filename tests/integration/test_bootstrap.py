@@ -88,6 +88,26 @@ def test_second_run_changes_nothing(engines):
     assert len(re.findall(r"msg: '?\d+ states, 0 changed", again.stdout)) == len(FLEET), again.stdout[-3000:]
 
 
+def test_the_roles_own_files_changed_by_hand_are_put_back(engines, lab):
+    """The role writes a file only where the node's copy differs (one read of the node, node_state.sh):
+    what was changed on a node by hand - content, mode, a file gone - is still put back."""
+    master, masterless = "lab-vs-3", "lab-ecs-1"
+    assert (SALT_MODE[master], SALT_MODE[masterless]) == ("master", "masterless")
+    conf, unit = "/etc/salt/minion.d/containerops.conf", "/etc/systemd/system/containerops-salt-minion.service"
+    pillar, top = f"/srv/containerops/salt/pillar/hosts/{masterless}.sls", "/srv/containerops/salt/states/top.sls"
+
+    def state(ip, *paths):
+        return ssh(lab, ip, " ; ".join(f"stat -c %a {p} && md5sum < {p}" for p in paths)).stdout
+    before = {master: state(ADDRESS[master], conf, unit), masterless: state(ADDRESS[masterless], pillar, top)}
+    assert ssh(lab, ADDRESS[master], f"echo 'log_level: debug' >> {conf} && chmod 600 {unit}").returncode == 0
+    assert ssh(lab, ADDRESS[masterless], f"echo '# edited' >> {pillar} && rm {top}").returncode == 0
+
+    fixed = ansible("ansible-playbook", "playbooks/bootstrap.yml", "--limit", f"{master},{masterless}", timeout=600)
+    assert fixed.returncode == 0, fixed.stdout[-4000:]
+    assert recap(fixed.stdout)[master]["changed"] > 0 and recap(fixed.stdout)[masterless]["changed"] > 0
+    assert {master: state(ADDRESS[master], conf, unit), masterless: state(ADDRESS[masterless], pillar, top)} == before
+
+
 def test_unknown_salt_mode_is_refused_before_any_change(engines, lab):
     before = daemon_json_sums(lab)
     bad = ansible("ansible-playbook", "playbooks/bootstrap.yml", "-e", "salt_bootstrap_mode=agentless")

@@ -11,6 +11,7 @@
 #                  (salt.utils.crypt.pem_finger: sha256 of the non-blank lines between the
 #                  PEM armour lines, CRLF read as LF); "" when there is no such file
 #   modes          {PATH: its octal mode, or "" when it does not exist} for every PATH
+#   sha1           {PATH: the SHA-1 of its content, or "" when it is not a file} for every PATH
 set -eu
 usage="usage: node_state.sh VENV KEY [PATH...]"
 venv=${1:?$usage}
@@ -42,6 +43,16 @@ for path do
         mode=$(stat -c %a "$path")
     fi
     printf '%s%s: %s' "$sep" "$(json "$path")" "$(json "$mode")"
+    sep=", "
+done
+printf '}, "sha1": {'
+sep=""
+for path do
+    sum=""
+    if [ -f "$path" ]; then
+        sum=$(sha1sum < "$path" | cut -c1-40)
+    fi
+    printf '%s%s: %s' "$sep" "$(json "$path")" "$(json "$sum")"
     sep=", "
 done
 printf '}}\n'

@@ -10,8 +10,9 @@
 #   minion_finger  the fingerprint of the public key KEY as Salt computes it
 #                  (salt.utils.crypt.pem_finger: sha256 of the non-blank lines between the
 #                  PEM armour lines, CRLF read as LF); "" when there is no such file
-#   modes          {PATH: its octal mode, or "" when it does not exist} for every PATH
-#   sha1           {PATH: the SHA-1 of its content, or "" when it is not a file} for every PATH
+#   files          {PATH: {"mode": its octal mode, or "" when it does not exist,
+#                          "sha1": the SHA-1 of its content, or "" when it is not a file}}
+#                  for every PATH
 set -eu
 usage="usage: node_state.sh VENV KEY [PATH...]"
 venv=${1:?$usage}
@@ -35,24 +36,17 @@ if [ -f "$key" ]; then
              | cut -c1-64 | sed 's/../&:/g; s/:$//')
 fi
 
-printf '{"salt_version": %s, "minion_finger": %s, "modes": {' "$(json "$version")" "$(json "$finger")"
+printf '{"salt_version": %s, "minion_finger": %s, "files": {' "$(json "$version")" "$(json "$finger")"
 sep=""
 for path do
-    mode=""
+    mode="" sum=""
     if [ -e "$path" ]; then
         mode=$(stat -c %a "$path")
     fi
-    printf '%s%s: %s' "$sep" "$(json "$path")" "$(json "$mode")"
-    sep=", "
-done
-printf '}, "sha1": {'
-sep=""
-for path do
-    sum=""
     if [ -f "$path" ]; then
         sum=$(sha1sum < "$path" | cut -c1-40)
     fi
-    printf '%s%s: %s' "$sep" "$(json "$path")" "$(json "$sum")"
+    printf '%s%s: {"mode": %s, "sha1": %s}' "$sep" "$(json "$path")" "$(json "$mode")" "$(json "$sum")"
     sep=", "
 done
 printf '}}\n'

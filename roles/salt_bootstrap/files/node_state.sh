@@ -1,20 +1,23 @@
 #!/bin/sh
-# What salt_bootstrap reads from a node before it changes anything, in one go and
-# without Python: a module run costs a node about a third of a second of CPU, this
-# next to nothing, and the role would otherwise make several of them on every run.
+# What salt_bootstrap reads from a node (node_state.yml) or from the salt-master's host
+# (master.yml) before it changes anything, in one go and without Python: a module run
+# costs a node about a third of a second of CPU, this next to nothing, and the role would
+# otherwise make several of them on every run.
 #
-# usage: node_state.sh VENV KEY [PATH...]
+# usage: node_state.sh VENV KEY [PATH...] [-- UNIT...]
 # prints one JSON object:
 #   salt_version   the Salt release installed in the virtualenv VENV, from the package's
 #                  metadata; "" when there is none, or when VENV's Python does not start
-#   minion_finger  the fingerprint of the public key KEY as Salt computes it
+#   key_finger     the fingerprint of the public key KEY as Salt computes it
 #                  (salt.utils.crypt.pem_finger: sha256 of the non-blank lines between the
 #                  PEM armour lines, CRLF read as LF); "" when there is no such file
 #   files          {PATH: {"mode": its octal mode, or "" when it does not exist,
 #                          "sha1": the SHA-1 of its content, or "" when it is not a file}}
 #                  for every PATH
+#   units          {UNIT: {"active": systemctl is-active, "enabled": systemctl is-enabled}}
+#                  for every UNIT (e.g. "inactive" and "not-found" for one that is not there)
 set -eu
-usage="usage: node_state.sh VENV KEY [PATH...]"
+usage="usage: node_state.sh VENV KEY [PATH...] [-- UNIT...]"
 venv=${1:?$usage}
 key=${2:?$usage}
 shift 2
@@ -36,9 +39,11 @@ if [ -f "$key" ]; then
              | cut -c1-64 | sed 's/../&:/g; s/:$//')
 fi
 
-printf '{"salt_version": %s, "minion_finger": %s, "files": {' "$(json "$version")" "$(json "$finger")"
+printf '{"salt_version": %s, "key_finger": %s, "files": {' "$(json "$version")" "$(json "$finger")"
 sep=""
-for path do
+while [ $# -gt 0 ] && [ "$1" != -- ]; do
+    path=$1
+    shift
     mode="" sum=""
     if [ -e "$path" ]; then
         mode=$(stat -c %a "$path")
@@ -47,6 +52,15 @@ for path do
         sum=$(sha1sum < "$path" | cut -c1-40)
     fi
     printf '%s%s: {"mode": %s, "sha1": %s}' "$sep" "$(json "$path")" "$(json "$mode")" "$(json "$sum")"
+    sep=", "
+done
+[ $# -gt 0 ] && shift
+printf '}, "units": {'
+sep=""
+for unit do
+    active=$(systemctl is-active "$unit" 2>/dev/null) || true
+    enabled=$(systemctl is-enabled "$unit" 2>/dev/null) || true
+    printf '%s%s: {"active": %s, "enabled": %s}' "$sep" "$(json "$unit")" "$(json "$active")" "$(json "$enabled")"
     sep=", "
 done
 printf '}}\n'

@@ -191,3 +191,13 @@ def test_a_key_dir_written_with_a_tilde_is_recognised_as_the_jobs_home(tmp_path)
     rc, out = run(tmp_path, fleet(), ["-e", json.dumps({"swarm_autolock": True, "awx_job_id": 3,
                                                         "swarm_unlock_key_dir": "~/.containerops/swarm"})])
     assert rc != 0 and "AWX job" in out, out
+
+
+def test_every_mistake_is_named_by_its_check(tmp_path):
+    # One check task for a host and one for the fleet: each names all the mistakes it finds.
+    hosts = fleet(ecs2={"swarm_node_labels": {"Bad_Key": "x"}, "swarm_advertise_addr": "10.88.1.11:2377"})
+    rc, out = run(tmp_path, hosts, ["-e", json.dumps({"swarm_port": 70000, "swarm_remove_max": -2})])
+    assert rc != 0
+    for words in ("ecs2: swarm_node_labels has invalid key(s) Bad_Key", "swarm_advertise_addr is '10.88.1.11:2377'",
+                  "swarm_port is '70000'", "swarm_remove_max is '-2'"):
+        assert words in out, out

@@ -204,7 +204,8 @@ def test_more_bad_input_fails_with_the_variable_and_the_fix(tmp_path, extra_vars
 
 def test_every_mistake_of_a_host_is_reported_in_one_run(tmp_path):
     # One check task per host: a host with three mistakes hears of all three, not one per run.
-    result = run_role(tmp_path, "validate", {"salt_bootstrap_version": "3008", "salt_bootstrap_highstate_splay_seconds": -5,
+    result = run_role(tmp_path, "validate", {"salt_bootstrap_version": "3008",
+                                             "salt_bootstrap_highstate_splay_seconds": -5,
                                              "salt_bootstrap_docker_registry_mirrors": ["mirror.example"]})
     assert result.returncode != 0
     printed = " ".join(result.stdout.split())

@@ -143,6 +143,12 @@ def desired_instance(params, network, node_cpus):
     labels.update(owner_labels(params["owner"]))
     labels.update({"containerops.ip": str(ip), "containerops.workload-class": params["workload_class"]})
     env = dict((str(k), "" if v is None else str(v)) for k, v in (params.get("env") or {}).items())
+    secret = dict((str(k), "" if v is None else str(v)) for k, v in (params.get("secret_env") or {}).items())
+    both = sorted(set(env) & set(secret))
+    if both:
+        raise InstanceError("env and secret_env both set %s: give each variable in one of them (secret_env for "
+                            "values that must never be shown)" % ", ".join(both))
+    env.update(secret)
     # The env keys this module set, so a key taken out of env is noticed (the image's own env merges in).
     labels["containerops.env-keys"] = ",".join(sorted(env))
     spec = {"name": name, "image": params["image"], "command": _command(params.get("command")), "env": env,

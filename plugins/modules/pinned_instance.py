@@ -100,8 +100,16 @@ options:
     default: {}
   env:
     description:
-      - Environment variables. Values never appear in the diff or a message (digests do), but anyone who can inspect
-        the container reads them - pass secrets as files, not here.
+      - Environment variables. Values never appear in the diff or a message (digests do), but the task's arguments
+        are shown at C(-vvv) and kept in the event data AWX stores - use O(secret_env) for passwords and tokens.
+      - Anyone who can inspect the container reads the values of both.
+    type: dict
+    default: {}
+  secret_env:
+    description:
+      - Environment variables whose values are secrets (a password, a token). Set in the container like O(env);
+        the module's arguments and results show no value of them, at any verbosity, nor the diff (digests do).
+      - A variable is in O(env) or here, not both.
     type: dict
     default: {}
   command:
@@ -144,6 +152,8 @@ EXAMPLES = r"""
     memory: 3g
     env:
       JAVA_OPTS: -XX:MaxRAMPercentage=75
+    secret_env:
+      DB_PASSWORD: "{{ vault_web_db_password }}"
 
 - name: Stopped for maintenance - it keeps its address and MAC
   containerops.platform.pinned_instance:
@@ -156,6 +166,8 @@ EXAMPLES = r"""
     memory: 3g
     env:
       JAVA_OPTS: -XX:MaxRAMPercentage=75
+    secret_env:
+      DB_PASSWORD: "{{ vault_web_db_password }}"
     state: stopped
 
 - name: Gone from the old node after a failover
@@ -234,6 +246,7 @@ def main():
                                 choices=["no", "always", "unless-stopped", "on-failure"]),
             labels=dict(type="dict", default={}),
             env=dict(type="dict", default={}),
+            secret_env=dict(type="dict", default={}, no_log=True),
             command=dict(type="raw"),
             stop_timeout=dict(type="int", default=10),
             garp_count=dict(type="int", default=3),

@@ -3,6 +3,7 @@ swarm as an AWX job would, then again as `make demo` runs it on the fleet it bui
 what the AWX run set beyond inventory (autolock, lab-ecs-3's remote API)."""
 import json
 import os
+import secrets as tokens
 import subprocess
 import sys
 
@@ -12,7 +13,8 @@ from labhelpers import FLEET_IPS, REPO, SESSION, make_pki, salt_master_processes
 def test_no_secret_reaches_what_awx_would_store(swarm, tmp_path):
     """The whole site.yml as an AWX job runs it: at -vvv and with every event's data (the ansible.posix.json
     callback), cloud credentials also in the environment, a swarm formed in this run with autolock (join
-    tokens and the unlock key are issued), a node's remote API with a TLS key, user data. No value of any
+    tokens and the unlock key are issued), a node's remote API with a TLS key, user data, a pinned instance's
+    secret_env (which its container does get). No value of any
     of them appears anywhere in what the run printed, and the salt-master it starts does not inherit the
     credentials from the environment. Runs from no swarm, so every engine restarts at once with the
     inventory's settings (a test before may have left others for the end of the run to put back)."""
@@ -29,6 +31,14 @@ def test_no_secret_reaches_what_awx_would_store(swarm, tmp_path):
         "salt_bootstrap_docker_remote_api_enabled": True, "salt_bootstrap_docker_remote_api_ca_cert": ca[0].read_text(),
         "salt_bootstrap_docker_remote_api_server_cert": server[0].read_text(),
         "salt_bootstrap_docker_remote_api_server_key": server[1].read_text()}}}}))
+    # inventories/lab's two pinned instances, the one on lab-ecs-2 with a secret in its environment
+    demo_token = tokens.token_urlsafe(16)
+    httpd = ["httpd", "-f", "-p", "80", "-h", "/etc"]
+    pinned = [{"application": "demo", "environment": "lab", "slot": "1", "node": "lab-vs-3", "pool": "lab-vsphere",
+               "image": "containerops-lab/busybox:latest", "command": httpd},
+              {"application": "demo", "environment": "lab", "slot": "2", "node": "lab-ecs-2",
+               "pool": "vsw-bp1lab0hangzhoui00001", "image": "containerops-lab/busybox:latest", "command": httpd,
+               "secret_env": {"DEMO_TOKEN": demo_token}}]
     env = {**os.environ, "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
            "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
            "VMWARE_PASSWORD": lab["vsphere"]["password"], "ALICLOUD_ACCESS_KEY": lab["ecs"]["access_key_id"],
@@ -36,7 +46,8 @@ def test_no_secret_reaches_what_awx_would_store(swarm, tmp_path):
     playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     try:
         run = subprocess.run([playbook, "-vvv", "-i", "inventories/lab", "-i", str(overlay), "playbooks/site.yml",
-                              "-e", "swarm_autolock=true"], cwd=REPO, env=env, text=True, capture_output=True,
+                              "-e", "swarm_autolock=true", "-e", json.dumps({"network_pinned_instances": pinned})],
+                             cwd=REPO, env=env, text=True, capture_output=True,
                              timeout=900, check=False)
         printed = run.stdout + run.stderr
         SESSION["network_made"] = True                # pinned instances, networks, pools (network.yml)
@@ -54,10 +65,13 @@ def test_no_secret_reaches_what_awx_would_store(swarm, tmp_path):
             "unlock key": on_leader("docker swarm unlock-key -q"),
             "user data": lab["user_data"],
             "user data (base64)": lab["user_data_b64"],
+            "pinned instance's secret_env": demo_token,
         }
         for n, line in enumerate(server[1].read_text().splitlines()[1:-1]):
             secrets[f"TLS key line {n}"] = line
         assert secrets["worker join token"].startswith("SWMTKN-") and secrets["unlock key"].startswith("SWMKEY-")
+        assert f"DEMO_TOKEN={demo_token}" in ssh(lab, "10.88.17.11", "docker inspect demo-lab-2 --format "
+                                                                     "'{{json .Config.Env}}'").stdout
         for what, value in secrets.items():
             assert value and value not in printed, f"the {what} was printed"
         for pid in salt_master_processes():

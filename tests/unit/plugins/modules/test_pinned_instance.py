@@ -3,6 +3,8 @@ Docker SDK: the exact container request (address, derived MAC, limits, labels), 
 nothing, stop/start/restart keeping address and MAC, re-creation only for a changed option (in the diff),
 limits changed in place, refusals that change nothing, and the gratuitous ARP after a start, sent for
 real into a network namespace of the test's own."""
+import json
+
 import pytest
 from fake_docker_engine import FakeEngine
 from module_runner import run_module
@@ -170,3 +172,31 @@ def test_a_garp_that_cannot_be_sent_is_a_warning(engine, capsys):
     text = result["garp_error"]
     assert "gratuitous ARP for 10.199.0.100 was not sent: process 0 is not running on this host" in text
     assert "next ARP request" in text
+
+
+def test_secret_env_reaches_the_container_and_no_output_shows_a_value(engine, capsys):
+    # What the module prints is what ansible-playbook -vvv shows and AWX stores: the invocation, the diff.
+    secret = "s3cr3t-db-password-4711"
+    result = run(engine, capsys, secret_env={"DB_PASSWORD": secret})
+    assert result["changed"]
+    create = engine.calls()[0]
+    assert sorted(create[3]["Env"]) == ["DB_PASSWORD=" + secret, "GREETING=hi"]
+    assert create[3]["Labels"]["containerops.env-keys"] == "DB_PASSWORD,GREETING"
+    assert secret not in json.dumps(result)
+    assert result["invocation"]["module_args"]["secret_env"] == {"DB_PASSWORD": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"}
+    engine.clear()
+    changed = run(engine, capsys, secret_env={"DB_PASSWORD": secret + "-rotated"})
+    assert changed["recreated"] and changed["actions"] == ["remove", "create", "start"], changed
+    assert secret not in json.dumps(changed) and secret + "-rotated" not in json.dumps(changed)
+    [entry] = changed["diff"]
+    before, after = entry["before"]["env"], entry["after"]["env"]
+    assert before["DB_PASSWORD"].startswith("sha256:") and before["DB_PASSWORD"] != after["DB_PASSWORD"]
+    engine.clear()
+    again = run(engine, capsys, secret_env={"DB_PASSWORD": secret + "-rotated"})
+    assert not again["changed"] and engine.calls() == []
+
+
+def test_a_variable_in_env_and_secret_env_is_refused(engine, capsys):
+    result = run(engine, capsys, secret_env={"GREETING": "x"})
+    assert result["failed"] and "env and secret_env both set GREETING" in result["msg"]
+    assert engine.calls() == []

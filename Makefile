@@ -58,8 +58,9 @@ own-servers: host venv
 # idempotence, testinfra, destroy. The lab itself is not used.
 MOLECULE_SCENARIOS ?= salt_bootstrap swarm
 molecule: host venv
-	bash lab/node/build.sh containerops-lab/node:bookworm
-	bash lab/images/bake_node.sh containerops-lab/node:bookworm containerops-lab/node:bookworm-golden $(CURDIR)/.lab
+	@start=$$SECONDS; set -e; bash lab/node/build.sh containerops-lab/node:bookworm; \
+	  bash lab/images/bake_node.sh containerops-lab/node:bookworm containerops-lab/node:bookworm-golden $(CURDIR)/.lab; \
+	  echo "molecule: node images ready in $$((SECONDS - start)) s"
 	@set -e; for s in $(MOLECULE_SCENARIOS); do \
 	  start=$$SECONDS; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/molecule test -s $$s; \
 	  echo "molecule: scenario $$s passed in $$((SECONDS - start)) s"; \
@@ -68,9 +69,8 @@ molecule: host venv
 # Static checks, nothing skipped: yamllint (.yamllint), ansible-lint at the production
 # profile (.ansible-lint) and the changelog fragments. About 2 minutes.
 lint: venv
-	$(BIN)/yamllint .
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint
-	$(BIN)/antsibull-changelog lint
+	@start=$$SECONDS; set -e; $(BIN)/yamllint .; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint; \
+	  $(BIN)/antsibull-changelog lint; echo "make lint: passed in $$((SECONDS - start)) s"
 
 # Static checks, no lab: ansible-test sanity (no ignore files) in a copy of the tree, then ruff.
 # The first run on a machine builds ansible-test's venvs (~/.ansible/test); later runs reuse them.
@@ -94,7 +94,8 @@ lab-up: host venv
 
 # Lines prefixed, as they interleave with the checks' in make test.
 lab-build: host venv
-	@set -o pipefail; $(LAB) build 2>&1 | sed -u 's/^/[lab-build] /'
+	@start=$$SECONDS; set -o pipefail; $(LAB) build 2>&1 | sed -u 's/^/[lab-build] /' \
+	  && echo "[lab-build] make lab-build: done in $$((SECONDS - start)) s"
 
 lab-down:
 	@$(PYTHON) lab/labctl.py down

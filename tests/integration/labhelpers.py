@@ -22,6 +22,13 @@ LAB_JSON = os.path.join(REPO, ".lab", "lab.json")
 
 FLEET_IPS = ("10.88.1.11", "10.88.1.12", "10.88.1.13", "10.88.16.11", "10.88.17.11", "10.88.32.11")
 SWARM_KEY_DIR = os.path.join(REPO, ".lab", "swarm")    # swarm_unlock_key_dir of the lab inventory
+BUSYBOX = "containerops-lab/busybox:latest"
+# inventories/lab's network_pinned_instances, for runs that add to them (-e replaces the whole list)
+HTTPD = ["httpd", "-f", "-p", "80", "-h", "/etc"]
+DEMO_SPECS = [{"application": "demo", "environment": "lab", "slot": "1", "node": "lab-vs-3", "pool": "lab-vsphere",
+               "image": BUSYBOX, "command": HTTPD},
+              {"application": "demo", "environment": "lab", "slot": "2", "node": "lab-ecs-2",
+               "pool": "vsw-bp1lab0hangzhoui00001", "image": BUSYBOX, "command": HTTPD}]
 
 # What this run made and must undo at its end: the fleet (then nothing on it needs undoing, it goes), the
 # swarm, and engine settings a test changed while the swarm stood (undone once the swarm is gone, when

@@ -13,18 +13,22 @@ import time
 import pytest
 from pyVmomi import vim
 
-from labhelpers import SESSION, ansible, ecs_caller, network_down, recap, ssh, vsphere_connect, vsphere_find
+from labhelpers import (
+    BUSYBOX,
+    DEMO_SPECS,
+    SESSION,
+    ansible,
+    ecs_caller,
+    network_down,
+    recap,
+    ssh,
+    vsphere_connect,
+    vsphere_find,
+)
 
 NODES = {"lab-vs-1": "10.88.1.11", "lab-vs-3": "10.88.1.13", "lab-ecs-1": "10.88.16.11", "lab-ecs-2": "10.88.17.11"}
 DEMO = {"demo:lab:1": ("lab-vs-3", "lab-vsphere", "demo-lab-1"),
         "demo:lab:2": ("lab-ecs-2", "vsw-bp1lab0hangzhoui00001", "demo-lab-2")}
-BUSYBOX = "containerops-lab/busybox:latest"
-# inventories/lab's network_pinned_instances, for runs that add to them (-e replaces the whole list)
-HTTPD = ["httpd", "-f", "-p", "80", "-h", "/etc"]
-DEMO_SPECS = [{"application": "demo", "environment": "lab", "slot": "1", "node": "lab-vs-3", "pool": "lab-vsphere",
-               "image": BUSYBOX, "command": HTTPD},
-              {"application": "demo", "environment": "lab", "slot": "2", "node": "lab-ecs-2",
-               "pool": "vsw-bp1lab0hangzhoui00001", "image": BUSYBOX, "command": HTTPD}]
 
 
 def network(*args, extra=None):

@@ -7,7 +7,7 @@ import secrets as tokens
 import subprocess
 import sys
 
-from labhelpers import FLEET_IPS, REPO, SESSION, make_pki, salt_master_processes, ssh, stop_salt_master
+from labhelpers import DEMO_SPECS, FLEET_IPS, REPO, SESSION, make_pki, salt_master_processes, ssh, stop_salt_master
 
 
 def test_no_secret_reaches_what_awx_would_store(swarm, tmp_path):
@@ -33,12 +33,7 @@ def test_no_secret_reaches_what_awx_would_store(swarm, tmp_path):
         "salt_bootstrap_docker_remote_api_server_key": server[1].read_text()}}}}))
     # inventories/lab's two pinned instances, the one on lab-ecs-2 with a secret in its environment
     demo_token = tokens.token_urlsafe(16)
-    httpd = ["httpd", "-f", "-p", "80", "-h", "/etc"]
-    pinned = [{"application": "demo", "environment": "lab", "slot": "1", "node": "lab-vs-3", "pool": "lab-vsphere",
-               "image": "containerops-lab/busybox:latest", "command": httpd},
-              {"application": "demo", "environment": "lab", "slot": "2", "node": "lab-ecs-2",
-               "pool": "vsw-bp1lab0hangzhoui00001", "image": "containerops-lab/busybox:latest", "command": httpd,
-               "secret_env": {"DEMO_TOKEN": demo_token}}]
+    pinned = [DEMO_SPECS[0], dict(DEMO_SPECS[1], secret_env={"DEMO_TOKEN": demo_token})]
     env = {**os.environ, "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
            "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
            "VMWARE_PASSWORD": lab["vsphere"]["password"], "ALICLOUD_ACCESS_KEY": lab["ecs"]["access_key_id"],

@@ -1,9 +1,8 @@
 # The two commands of the README do everything on a fresh machine:
 #   make demo   set up, bring the local lab up, run playbooks/site.yml, show what it built
-#   make test   set up; unit tests first (a failure shows in two minutes), then the static checks
-#               (lint, sanity) and the integration tests with servers of their own, while the
-#               lab's images build and molecule runs the role scenarios on them; then the
-#               integration tests on one shared lab
+#   make test   set up; unit tests first (a failure stops the run in minutes) while the lab's images
+#               build; then the integration tests on one shared lab, and beside them molecule, the
+#               static checks (lint, sanity) and the integration tests with servers of their own
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -14,7 +13,7 @@ LAB := $(BIN)/python lab/labctl.py
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PYTEST_ARGS ?=
 
-.PHONY: demo test checks roles lab-build unit static integration own-servers molecule lint sanity host venv lab-up lab-down lab-status build clean
+.PHONY: demo test lab-build unit static integration own-servers molecule lint sanity host venv lab-up lab-down lab-status build clean
 
 demo: lab-up
 	$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml
@@ -22,21 +21,12 @@ demo: lab-up
 	@$(BIN)/ansible -i inventories/lab 'role_manager[0]' -m ansible.builtin.command -a 'docker node ls'
 	@$(LAB) status
 
-# Two lanes, then the lab: the unit tests and static checks (the checks are mostly one process
-# each) beside the lab's images and the role scenarios on them (downloads, one builder, one
-# scenario at a time); then the integration tests. Each lane's lines carry its name.
+# Lanes side by side (tests/lanes.sh): unit tests first, beside the lab's images; once the images
+# are built the integration tests start on the lab (the long pole) with molecule beside them, and
+# once the unit tests pass, lint, sanity and the tests with servers of their own follow, niced.
+# A failing lane stops the others. Each lane's lines carry its name.
 test: host venv
-	@start=$$SECONDS; $(MAKE) --no-print-directory -j2 checks roles \
-	  && echo "make test: first phase (checks | lab build, molecule) took $$((SECONDS - start)) s"
-	@start=$$SECONDS; $(MAKE) --no-print-directory integration \
-	  && echo "make test: integration took $$((SECONDS - start)) s"
-
-checks: unit
-	@$(MAKE) --no-print-directory static
-	@$(MAKE) --no-print-directory own-servers
-
-roles: lab-build
-	@set -o pipefail; $(MAKE) --no-print-directory molecule 2>&1 | sed -u 's/^/[molecule] /'
+	@bash tests/lanes.sh
 
 static: lint sanity
 
@@ -49,7 +39,7 @@ integration: host venv
 	$(BIN)/python -m pytest tests/integration -q -m "not own_servers" $(PYTEST_ARGS)
 
 # The integration tests that start their own servers (a vcsim of their own, etcd) and need no
-# lab: in the first lane, beside the lab's build and molecule.
+# lab: in make test's checks lane, after lint and sanity.
 own-servers: host venv
 	$(BIN)/python -m pytest tests/integration -q -m own_servers $(PYTEST_ARGS)
 
@@ -92,10 +82,8 @@ $(VENV)/.installed: requirements.txt requirements-test.txt
 lab-up: host venv
 	$(LAB) up
 
-# Lines prefixed, as they interleave with the checks' in make test.
 lab-build: host venv
-	@start=$$SECONDS; set -o pipefail; $(LAB) build 2>&1 | sed -u 's/^/[lab-build] /' \
-	  && echo "[lab-build] make lab-build: done in $$((SECONDS - start)) s"
+	@start=$$SECONDS; $(LAB) build && echo "make lab-build: done in $$((SECONDS - start)) s"
 
 lab-down:
 	@$(PYTHON) lab/labctl.py down

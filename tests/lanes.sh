@@ -11,7 +11,7 @@
 # Unit tests start first: a failure there, or in any lane, stops every lane at once and fails
 # the run in minutes, not at the end. Each lane's lines carry its name.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 MAKE=${MAKE:-make}
 declare -A lane_of=() started=()
 finished=0
@@ -19,7 +19,8 @@ finished=0
 start_lane() {      # start_lane NAME NICENESS COMMAND...: in its own session, so a stop takes all of it
   local name=$1 nice=$2
   shift 2
-  setsid nice -n "$nice" bash -c 'set -o pipefail; n=$1; shift; "$@" 2>&1 | sed -u "s/^/[$n] /"' _ "$name" "$@" &
+  # Its lines prefixed with its name; its status is the command's (pipefail).
+  setsid nice -n "$nice" bash -c "set -o pipefail; \"\$@\" 2>&1 | sed -u 's/^/[$name] /'" _ "$@" &
   lane_of[$!]=$name
   started[$name]=$SECONDS
 }

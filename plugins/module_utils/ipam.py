@@ -281,11 +281,14 @@ class Ipam:
         return self._retrying("pool %s owner %s" % (pool, key), attempt)
 
     def _bind(self, pool, owner, rec, holder, takeover, now):
+        """``takeover``: True takes the address from any holder; a machine's name takes it only from that
+        machine or a container on it (the one failover fenced), in the same transaction."""
         current = rec.get("holder")
-        if current and current != holder and not takeover:
-            raise IpamError("pool %s: %s of owner %s is bound to %s since %s; unbind it first, or set takeover "
-                            "once %s is fenced" % (pool, rec["ip"], owner, current, _when(rec.get("holder_since")),
-                                                   current))
+        if current and current != holder and not _may_take(current, takeover):
+            fix = ("takeover_from is %s, so it stays with %s" % (takeover, current) if takeover
+                   else "unbind it first, or set takeover once %s is fenced" % current)
+            raise IpamError("pool %s: %s of owner %s is bound to %s since %s; %s"
+                            % (pool, rec["ip"], owner, current, _when(rec.get("holder_since")), fix))
         return bound(rec, holder, now)
 
     def _change_own(self, pool, owner, what, change, check_mode):
@@ -375,6 +378,12 @@ class Snapshot:
         found, _r = self.store.range(self.base, prefix=True, revision=self.revision)
         self._records = {v["ip"]: (v, m) for v, m, _ver in found.values()}
         return {ip: v for ip, (v, _m) in self._records.items()}
+
+
+def _may_take(current, takeover):
+    if takeover is True:
+        return True
+    return bool(takeover) and (current == takeover or current.startswith(takeover + "/"))
 
 
 def _when(epoch):

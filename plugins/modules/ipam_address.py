@@ -73,6 +73,13 @@ options:
         cut off), or two machines answer on one address.
     type: bool
     default: false
+  takeover_from:
+    description:
+      - With V(bound), take the address only from this machine or a container on it (a holder V(<machine>) or
+        V(<machine>/<container>)), in the same transaction that binds it; that is the machine failover has just fenced.
+        Any other holder still makes the task fail, so a failover never takes an address from a node it did
+        not fence.
+    type: str
   force:
     description: With V(released), release an address that still has a holder (the holder is cleared).
     type: bool
@@ -104,7 +111,7 @@ EXAMPLES = r"""
     owner: web:prod:1
     state: bound
     holder: lab-vs-2/web-1
-    takeover: true
+    takeover_from: lab-vs-1     # fenced: powered off through its cloud's API
 
 - name: The slot is gone; its address is held down before anyone else gets it
   containerops.platform.ipam_address:
@@ -164,10 +171,12 @@ def main():
             allow_outside_ranges=dict(type="bool", default=False),
             holder=dict(type="str"),
             takeover=dict(type="bool", default=False),
+            takeover_from=dict(type="str"),
             force=dict(type="bool", default=False),
             **ETCD_ARGSPEC
         ),
         required_if=[("state", "bound", ("holder",))],
+        mutually_exclusive=[("takeover", "takeover_from")],
         supports_check_mode=True,
     )
     p = module.params
@@ -177,7 +186,7 @@ def main():
         if p["state"] in ("allocated", "bound"):
             result = ipam.allocate(p["pool"], p["owner"], ip=p["ip"], outside_ranges=p["allow_outside_ranges"],
                                    holder=p["holder"] if p["state"] == "bound" else None,
-                                   takeover=p["takeover"], check_mode=check)
+                                   takeover=p["takeover_from"] or p["takeover"], check_mode=check)
         elif p["state"] == "released":
             result = ipam.release(p["pool"], p["owner"], force=p["force"], check_mode=check)
         else:

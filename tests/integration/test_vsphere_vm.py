@@ -60,8 +60,9 @@ class Play:
         return json.loads(self.out.read_text())
 
 
-def start_play(tmp_path, tasks, check=False, diff=False, connection=None, env=None):
-    """Start vsphere_vm tasks in one ansible-playbook (several may run at once).
+def start_play(tmp_path, tasks, check=False, diff=False, connection=None, env=None,
+               module="containerops.platform.vsphere_vm"):
+    """Start vsphere_vm tasks (or another vSphere module's) in one ansible-playbook (several may run at once).
 
     ``tasks``: [(name, module args)] or [(name, module args, extra task keywords)]. Every
     task continues on error so that one playbook can check several failures.
@@ -72,7 +73,7 @@ def start_play(tmp_path, tasks, check=False, diff=False, connection=None, env=No
     for i, task in enumerate(tasks):
         name, args = task[0], task[1]
         extra = task[2] if len(task) > 2 else {}
-        body.append(dict({"name": name, "containerops.platform.vsphere_vm": args,
+        body.append(dict({"name": name, module: args,
                           "register": "r%d" % i, "ignore_errors": True}, **extra))
         names.append(name)
     out = work / "results.json"

@@ -192,3 +192,39 @@ def test_community_vmware_vm_info_reads_the_disk_sizes(sim, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:]
     storage = {vm["guest_name"]: vm["allocated"]["storage"] for vm in json.loads(out.read_text())["virtual_machines"]}
     assert storage[TEMPLATE] == 10 * 1024 ** 3 and storage["t-vm-disk1"] == 20 * 1024 ** 3
+
+
+# ---------------------------------------------------------------- fencing (vsphere_vm_fence)
+
+
+def fence(sim, tmp_path, name, check=False, diff=False, **more):
+    return play(tmp_path, [("fence", dict({"datacenter": "DC0", "name": name}, **more))], check=check, diff=diff,
+                module="containerops.platform.vsphere_vm_fence", timeout=120, **sim.play_options())["fence"]
+
+
+def test_a_lost_vm_is_fenced_only_when_vcenter_says_it_is_off(sim, si, tmp_path):
+    """Off hard and read back; off already or gone is fenced too; a power-off that never ends is not."""
+    made = play(tmp_path, [("vm", {"template": TEMPLATE, "vms": [
+        {"name": "t-vm-fence1"}, {"name": "t-vm-fence2", "extra_config": {"lab.stall": "PowerOffVM_Task"}}]})],
+        **sim.play_options())["vm"]
+    assert made["created"] == ["t-vm-fence1", "t-vm-fence2"], made
+
+    would = fence(sim, tmp_path, "t-vm-fence1", check=True)
+    assert would["changed"] and not would["fenced"] and would["how"] == "powered_off", would
+    assert vm_named(si, "t-vm-fence1").runtime.powerState == "poweredOn"
+
+    done = fence(sim, tmp_path, "t-vm-fence1", diff=True)
+    assert done["changed"] and done["fenced"] and done["how"] == "powered_off", done
+    assert (done["power_state_before"], done["power_state"]) == ("poweredOn", "poweredOff")
+    assert done["diff"]["after"]["power_state"] == "poweredOff"
+    assert vm_named(si, "t-vm-fence1").runtime.powerState == "poweredOff"
+
+    again = fence(sim, tmp_path, "t-vm-fence1")
+    assert not again["changed"] and again["fenced"] and again["how"] == "was_off", again
+    gone = fence(sim, tmp_path, "t-vm-nosuch")
+    assert not gone["changed"] and gone["fenced"] and gone["how"] == "gone" and gone["id"] is None, gone
+
+    stuck = fence(sim, tmp_path, "t-vm-fence2", timeout=3)
+    assert_failed_naming(stuck, "t-vm-fence2", "NOT fenced", "poweredOn")
+    assert stuck["fenced"] is False
+    assert vm_named(si, "t-vm-fence2").runtime.powerState == "poweredOn"

@@ -150,6 +150,25 @@ def test_a_holder_is_bound_separately_from_the_owner_and_taken_over_only_when_as
     assert client.release("h", "db:prod:0")["address"]["state"] == "held-down"
 
 
+def test_takeover_from_a_fenced_machine_takes_only_from_that_machine(etcd_url, ipam_prefix):
+    client = ipam(etcd_url, ipam_prefix)
+    client.pool_present(dict(name="f", subnet="10.61.0.0/24", provider="vsphere"))
+    first = client.allocate("f", "web:prod:1", holder="node-10/web-1")
+    # node-1 is not node-10: a prefix of the name is not the machine.
+    with pytest.raises(IpamError) as err:
+        client.allocate("f", "web:prod:1", holder="node-2/web-1", takeover="node-1")
+    assert "takeover_from is node-1, so it stays with node-10/web-1" in str(err.value)
+    moved = client.allocate("f", "web:prod:1", holder="node-2/web-1", takeover="node-10")
+    assert moved["changed"] and moved["ip"] == first["ip"] and moved["address"]["holder"] == "node-2/web-1"
+    # Failover run twice: the second run's holder is already the new one, nothing changes.
+    assert client.allocate("f", "web:prod:1", holder="node-2/web-1", takeover="node-10")["changed"] is False
+    # A third node cannot take it from node-2 by naming the machine fenced earlier.
+    with pytest.raises(IpamError):
+        client.allocate("f", "web:prod:1", holder="node-3/web-1", takeover="node-10")
+    vm = client.allocate("f", "vm:prod:1", holder="node-vm-4")
+    assert client.allocate("f", "vm:prod:1", holder="node-5/vm-1", takeover="node-vm-4")["ip"] == vm["ip"]
+
+
 @pytest.mark.parametrize("pool, words", [
     (dict(name="x", subnet="10.70.0.0/24", ranges=["10.70.1.1-10.70.1.5"], provider="vsphere"), "outside the subnet"),
     (dict(name="x", subnet="10.70.0.0/24", ranges=["10.70.0.10-10.70.0.20", "10.70.0.15-10.70.0.30"],

@@ -1,8 +1,8 @@
 # The two commands of the README do everything on a fresh machine:
 #   make demo   set up, bring the local lab up, run playbooks/site.yml, show what it built
 #   make test   set up; unit tests first (a failure stops the run in minutes) while the lab's images
-#               build; then the integration tests on one shared lab, and beside them molecule, the
-#               static checks (lint, sanity) and the integration tests with servers of their own
+#               build and molecule runs; then the integration tests on one shared lab, and beside
+#               them the static checks (lint, sanity) and the tests with servers of their own
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -21,10 +21,10 @@ demo: lab-up
 	@$(BIN)/ansible -i inventories/lab 'role_manager[0]' -m ansible.builtin.command -a 'docker node ls'
 	@$(LAB) status
 
-# Lanes side by side (tests/lanes.sh): unit tests first, beside the lab's images; once the images
-# are built the integration tests start on the lab (the long pole) with molecule beside them, and
-# once the unit tests pass, lint, sanity and the tests with servers of their own follow, niced.
-# A failing lane stops the others. Each lane's lines carry its name.
+# Lanes side by side (tests/lanes.sh): the unit tests beside the lab's images and then molecule;
+# once the unit tests pass and the lab is built, the integration tests on the lab (the long pole),
+# with lint, sanity and the tests with servers of their own beside them at nice 19, in the idle
+# time the integration tests leave. A failing lane stops the others. Lines carry the lane's name.
 test: host venv
 	@bash tests/lanes.sh
 

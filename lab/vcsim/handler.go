@@ -135,6 +135,8 @@ func beforeCall(call soapCall) func() {
 		}
 	case "PowerOnVM_Task":
 		return customizationAtBoot(call)
+	case "PowerOffVM_Task":
+		hardPowerOff(call)
 	}
 	return nil
 }

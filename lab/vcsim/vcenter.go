@@ -5,6 +5,8 @@ package main
 
 import (
 	"context"
+	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -205,4 +207,25 @@ func postEvents(events ...types.BaseEvent) {
 // taskName turns CloneVM_Task into the simulator's name for CreateTask (CloneVMTask).
 func taskName(method string) string {
 	return strings.TrimSuffix(method, "_Task") + "Task"
+}
+
+// hardPowerOff: on vSphere PowerOffVM_Task pulls the plug (the guest is not shut down), which is
+// what fencing a lost node relies on. The simulator's container backend runs `docker stop`, which
+// gives a node's systemd ten seconds to ignore SIGTERM; the VM's container is killed first, so
+// the VM is off as soon as a real one would be. The simulator's stop then finds it stopped.
+func hardPowerOff(call soapCall) {
+	vm, ok := simulator.Map.Get(call.This).(*simulator.VirtualMachine)
+	if !ok {
+		return
+	}
+	var name string
+	simulator.Map.WithLock(vm, func() { name = vm.Name })
+	// The backend names a VM's container vcsim-<vm name>-<uid>.
+	out, err := exec.Command("docker", "ps", "-q", "--filter", "name=^vcsim-"+regexp.QuoteMeta(name)+"-").Output()
+	if err != nil {
+		return
+	}
+	for _, id := range strings.Fields(string(out)) {
+		_ = exec.Command("docker", "kill", id).Run()
+	}
 }

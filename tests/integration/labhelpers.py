@@ -381,3 +381,70 @@ def network_down(lab):
                  ("tests/integration/playbooks/network_down.yml",)):
         done = ansible("ansible-playbook", *step)
         assert done.returncode == 0, f"{' '.join(step)}:\n{done.stdout[-3000:]}{done.stderr[-2000:]}"
+
+
+# ---------------------------------------------------------------- who answers for an address on the L2
+
+class ArpWatch:
+    """Asks the lab's L2 who has `ip` every `interval` seconds, from the lab bridge (the host's side of
+    the lab network), and keeps the answers of each round: the source MACs of the ARP replies that came
+    in before the next question. One address answered by two machines shows as a round with two
+    replies, even when both use the same MAC (a moved pinned instance keeps its MAC). Used as a context
+    manager around a move; only ARP frames on the lab network are sent."""
+
+    def __init__(self, lab, ip, interval=0.2):
+        import socket
+        network = subprocess.run(["docker", "network", "inspect", "-f", "{{.Id}}", lab["network"]["name"]],
+                                 text=True, capture_output=True, check=True).stdout.strip()
+        self.iface = "br-" + network[:12]
+        with open(f"/sys/class/net/{self.iface}/address") as f:
+            self.mac = bytes.fromhex(f.read().strip().replace(":", ""))
+        self.src = socket.inet_aton(lab["network"]["gateway"])
+        self.ip, self.interval, self.rounds = ip, interval, []
+        self._stop = None
+
+    def _frame(self):
+        import socket
+        import struct
+        arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + self.mac + self.src + b"\x00" * 6 + socket.inet_aton(self.ip)
+        frame = b"\xff" * 6 + self.mac + struct.pack("!H", 0x0806) + arp
+        return frame + b"\x00" * (60 - len(frame))
+
+    def _run(self, sock):
+        import socket
+        target = socket.inet_aton(self.ip)
+        while not self._stop.is_set():
+            sock.send(self._frame())
+            replies, end = [], time.monotonic() + self.interval
+            while (left := end - time.monotonic()) > 0:
+                sock.settimeout(left)
+                try:
+                    data = sock.recv(2048)
+                except socket.timeout:
+                    break
+                # ARP reply (op 2) from ip, to the bridge: the Ethernet source is who answered.
+                if len(data) >= 42 and data[20:22] == b"\x00\x02" and data[28:32] == target and data[32:38] == self.mac:
+                    replies.append(data[6:12].hex(":"))
+            self.rounds.append(replies)
+
+    def __enter__(self):
+        import socket
+        import threading
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+        sock.bind((self.iface, 0))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(sock,), daemon=True)
+        self._sock = sock
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(10)
+        self._sock.close()
+
+    def most_answers(self):
+        return max((len(r) for r in self.rounds), default=0)
+
+    def macs(self):
+        return sorted({mac for r in self.rounds for mac in r})

@@ -17,6 +17,7 @@ from labhelpers import (
     BUSYBOX,
     DEMO_SPECS,
     SESSION,
+    ArpWatch,
     ansible,
     docker_state,
     ecs_caller,
@@ -250,11 +251,15 @@ def test_a_lost_node_s_instance_comes_back_on_another_node_with_its_address_only
     assert docker_state(vm_container("lab-vs-3")) == "running" and endpoint(lab, "lab-vs-3", "demo-lab-1")[2]
     assert eni_secondaries(lab)[ecs2] == eni_before
 
-    # The node is lost: its network goes (the cloud still says it runs).
-    ssh(lab, NODES["lab-vs-3"], "nohup sh -c 'sleep 1; ip link set eth0 down' >/dev/null 2>&1 &")
-    wait_for(lambda: ssh(lab, NODES["lab-vs-3"], "true", timeout=3).returncode != 0, 30, "lab-vs-3 unreachable")
     try:
-        moved = ok(failover("-e", "network_failover_node=lab-vs-3"))
+        # The node is lost: its network goes (the cloud still says it runs).
+        ssh(lab, NODES["lab-vs-3"], "nohup sh -c 'sleep 1; ip link set eth0 down' >/dev/null 2>&1 &")
+        wait_for(lambda: ssh(lab, NODES["lab-vs-3"], "true", timeout=3).returncode != 0, 30, "lab-vs-3 unreachable")
+        # Who answers for the address on the L2, asked five times a second through the move.
+        with ArpWatch(lab, ip) as watch:
+            moved = ok(failover("-e", "network_failover_node=lab-vs-3"))
+            wait_for(lambda: watch.rounds and watch.rounds[-1], 10, "the moved instance answering ARP")
+        assert watch.most_answers() == 1 and watch.macs() == [mac], (watch.most_answers(), watch.macs())
         assert "demo:lab:1  %s  lab-vs-3 (powered_off) -> lab-vs-1" % ip in moved.stdout, moved.stdout[-3000:]
         # Fenced through the cloud's API: the VM is off, so its container (the "machine") is stopped.
         assert docker_state(vm_container("lab-vs-3")) == "exited"
@@ -268,19 +273,31 @@ def test_a_lost_node_s_instance_comes_back_on_another_node_with_its_address_only
         again = ok(failover("-e", "network_failover_node=lab-vs-3"))
         assert set(changed(again).values()) == {0}, again.stdout[-3000:]
     finally:
-        restore_lost_vsphere_node(lab)
+        with ArpWatch(lab, ip) as back:
+            restore_lost_vsphere_node(lab)
+    assert back.most_answers() == 1 and back.macs() == [mac], (back.most_answers(), back.macs())
     assert endpoint(lab, "lab-vs-3", "demo-lab-1")[:3] == (ip, mac, True)
+    assert sh(lab, NODES["lab-vs-3"], "docker inspect -f '{{.HostConfig.RestartPolicy.Name}}' demo-lab-1") \
+        == "unless-stopped"
     assert ipam_record(lab, "lab-vsphere", "demo:lab:1")["holder"] == "lab-vs-3/demo-lab-1"
     assert set(changed(ok(network())).values()) == {0}
 
 
 def restore_lost_vsphere_node(lab):
-    """Back to inventory's placement: demo-lab-1 off lab-vs-1 (container, holder, shim route), lab-vs-3 on
-    again (its engine starts its old demo-lab-1, which nobody holds now), then network.yml binds it there."""
-    away = [dict(i, node="lab-vs-1", state="absent") if i["slot"] == "1" else i for i in DEMO_SPECS]
-    ok(network("--limit", "control,lab-vs-1", extra={"network_pinned_instances": away}))
+    """lab-vs-3 powered on again while lab-vs-1 runs demo:lab:1: its boot guard holds its old demo-lab-1
+    (restart policy off before the engine starts), so the address is not on the L2 twice. Then back to
+    inventory's placement: demo-lab-1 off lab-vs-1 (container, holder, shim route), and network.yml binds
+    the address to lab-vs-3 again and starts its container there."""
+    ok(machines("poweredoff", ["lab-vs-3"]))     # fenced already, unless the test failed before that
     ok(machines("poweredon", ["lab-vs-3"]))
     wait_for_ssh(lab, NODES["lab-vs-3"], timeout=120)
+    wait_for(lambda: sh(lab, NODES["lab-vs-3"], "systemctl is-active docker || true") == "active", 60,
+             "lab-vs-3's engine")
+    held = sh(lab, NODES["lab-vs-3"], "docker inspect -f '{{.State.Running}} {{.HostConfig.RestartPolicy.Name}}' "
+                                      "demo-lab-1; cat /run/containerops/pinned-boot-guard")
+    assert held.split() == ["false", "no", "demo-lab-1"], held
+    away = [dict(i, node="lab-vs-1", state="absent") if i["slot"] == "1" else i for i in DEMO_SPECS]
+    ok(network("--limit", "control,lab-vs-1", extra={"network_pinned_instances": away}))
     ok(network())
     if swarm_state(lab, NODES["lab-vs-1"]) == "active":     # a worker again, as the swarm had it
         wait_for(lambda: "lab-vs-3 Ready" in sh(lab, NODES["lab-vs-1"], "docker node ls --format "

@@ -2,6 +2,7 @@
 they do and are unique, and every requisite pointing at a state or SLS that exists. (Rendering and
 applying are tested against lab nodes: tests/integration/test_bootstrap*.py.)"""
 import glob
+import json
 import os
 import pathlib
 import re
@@ -195,3 +196,59 @@ def test_tls_material_is_read_from_pillar_never_rendered_into_the_sls():
     for key in ("ca_cert", "server_cert", "server_key"):
         assert f"contents_pillar: containerops:docker:remote_api:{key}" in config
         assert f"api.{key}" not in config
+
+
+def _container(root, cid, labels, policy):
+    path = root / "containers" / cid
+    path.mkdir(parents=True)
+    (path / "config.v2.json").write_text(json.dumps({"Name": "/" + cid, "Config": {"Labels": labels}}))
+    (path / "hostconfig.json").write_text(json.dumps({"RestartPolicy": {"Name": policy, "MaximumRetryCount": 0},
+                                                      "Memory": 1073741824}))
+
+
+def _policy(root, cid):
+    return json.loads((root / "containers" / cid / "hostconfig.json").read_text())["RestartPolicy"]["Name"]
+
+
+def test_the_boot_guard_holds_pinned_instances_once_per_boot_and_nothing_else(tmp_path, monkeypatch):
+    """At the first engine start of a boot, pinned instances (label containerops.ip) lose their restart
+    policy, so they wait for network.yml; other containers keep theirs, and a later engine start in the
+    same boot (the marker in /run exists) changes nothing."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "guard", os.path.join(FORMULA, "docker", "files", "pinned-boot-guard.py"))
+    guard = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(guard)
+    monkeypatch.setattr(guard, "MARK", str(tmp_path / "run" / "containerops" / "pinned-boot-guard"))
+    root = tmp_path / "docker"
+    _container(root, "demo-lab-1", {"containerops.ip": "10.88.2.18", "containerops.application": "demo"},
+               "unless-stopped")
+    _container(root, "registry", {"app": "registry"}, "always")
+    _container(root, "stopped-by-hand", {"containerops.ip": "10.88.2.19"}, "no")
+
+    guard.main(str(root), str(tmp_path / "run" / "docker"))
+    assert _policy(root, "demo-lab-1") == "no"
+    assert _policy(root, "registry") == "always" and _policy(root, "stopped-by-hand") == "no"
+    held = json.loads((root / "containers" / "demo-lab-1" / "hostconfig.json").read_text())
+    assert held["Memory"] == 1073741824          # the rest of the engine's file is kept
+    assert (tmp_path / "run" / "containerops" / "pinned-boot-guard").read_text() == "demo-lab-1\n"
+
+    # network.yml started it again (policy back); the engine restarts in the same boot: left alone.
+    _container(root, "demo-lab-2", {"containerops.ip": "10.88.17.200"}, "unless-stopped")
+    guard.main(str(root), str(tmp_path / "run" / "docker"))
+    assert _policy(root, "demo-lab-2") == "unless-stopped"
+
+    # Installed by Salt on a node whose engine already ran in this boot: its first run is a restart.
+    (tmp_path / "run" / "containerops" / "pinned-boot-guard").unlink()
+    (tmp_path / "run" / "docker").mkdir()
+    guard.main(str(root), str(tmp_path / "run" / "docker"))
+    assert _policy(root, "demo-lab-2") == "unless-stopped"
+    assert (tmp_path / "run" / "containerops" / "pinned-boot-guard").read_text() == ""
+
+
+def test_the_engine_unit_runs_the_boot_guard_before_dockerd():
+    config = read(os.path.join(FORMULA, "docker", "config.sls"))
+    assert "ExecStartPre=/usr/bin/python3 {{ d.pinned_boot_guard }}" in config
+    # A guard change reloads systemd but never restarts the engine by itself.
+    service = read(os.path.join(FORMULA, "docker", "service.sls"))
+    assert "pinned-boot-guard" not in service

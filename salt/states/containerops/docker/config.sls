@@ -79,11 +79,30 @@ containerops-docker-hosts-dropin-file-managed:
         ExecStart=
         ExecStart={{ d.dockerd }} {{ d.dockerd_args }}
 
+containerops-docker-pinned-boot-guard-file-managed:
+  file.managed:
+    - name: {{ d.pinned_boot_guard }}
+    - source: salt://{{ tplroot }}/docker/files/pinned-boot-guard.py
+    - mode: '0644'
+    - makedirs: true
+
+{#- Not watched by the engine's service: the guard matters at the next start, never worth a restart. #}
+containerops-docker-pinned-boot-guard-dropin-file-managed:
+  file.managed:
+    - name: {{ d.pinned_boot_guard_dropin }}
+    - makedirs: true
+    - mode: '0644'
+    - contents: |
+        # Managed by Salt (containerops.docker.config): pinned instances wait for network.yml after a boot.
+        [Service]
+        ExecStartPre=/usr/bin/python3 {{ d.pinned_boot_guard }} {{ d.daemon_config.get('data-root', '/var/lib/docker') }} {{ d.daemon_config.get('exec-root', '/run/docker') }}
+
 containerops-docker-hosts-dropin-systemd-daemon-reload:
   cmd.run:
     - name: systemctl daemon-reload
     - onchanges:
       - file: containerops-docker-hosts-dropin-file-managed
+      - file: containerops-docker-pinned-boot-guard-dropin-file-managed
 
 {%- if api.enabled %}
 

@@ -154,6 +154,18 @@ def _stop(client, region, iid, name):
     return code
 
 
+def exit_with_fence(module, entry):
+    """The modules' whole run: entry(params, check_mode) -> exit_json, or fail_json saying it is not fenced."""
+    try:
+        result = entry(module.params, check_mode=module.check_mode)
+    except FenceError as exc:
+        module.fail_json(msg=str(exc), fenced=False, changed=False)
+    diff = result.pop("diff")
+    if module._diff and diff:
+        result["diff"] = diff
+    module.exit_json(**result)
+
+
 def run_vm_fence(params, check_mode=False):
     """Entry point of vsphere_vm_fence: the result, or FenceError."""
     try:

@@ -104,7 +104,7 @@ from ansible_collections.containerops.platform.plugins.module_utils.ecs import (
     SDK_IMPORT_ERROR,
     SDK_MISSING_MSG,
 )
-from ansible_collections.containerops.platform.plugins.module_utils.fence import FenceError, run_instance_fence
+from ansible_collections.containerops.platform.plugins.module_utils.fence import exit_with_fence, run_instance_fence
 
 
 def main():
@@ -114,14 +114,7 @@ def main():
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     if not HAS_SDK:
         module.fail_json(msg=SDK_MISSING_MSG % SDK_IMPORT_ERROR)
-    try:
-        result = run_instance_fence(module.params, check_mode=module.check_mode)
-    except FenceError as exc:
-        module.fail_json(msg=str(exc), fenced=False, changed=False)
-    diff = result.pop("diff")
-    if module._diff and diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+    exit_with_fence(module, run_instance_fence)
 
 
 if __name__ == "__main__":

@@ -98,7 +98,7 @@ power_state:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.containerops.platform.plugins.module_utils.fence import FenceError, run_vm_fence
+from ansible_collections.containerops.platform.plugins.module_utils.fence import exit_with_fence, run_vm_fence
 from ansible_collections.containerops.platform.plugins.module_utils.vsphere import connection_argument_spec
 
 
@@ -107,14 +107,7 @@ def main():
     spec.update(name=dict(type="str", required=True), datacenter=dict(type="str", required=True),
                 timeout=dict(type="int", default=120))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    try:
-        result = run_vm_fence(module.params, check_mode=module.check_mode)
-    except FenceError as exc:
-        module.fail_json(msg=str(exc), fenced=False, changed=False)
-    diff = result.pop("diff")
-    if module._diff and diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+    exit_with_fence(module, run_vm_fence)
 
 
 if __name__ == "__main__":

@@ -8,33 +8,11 @@ import pytest
 
 from ansible_collections.containerops.platform.plugins.module_utils import ecs
 from ansible_collections.containerops.platform.plugins.module_utils.fence import FenceError, run_instance_fence
-from ecs_emulator import Emulator
 
 KEY, SECRET = "LTAI" + secrets.token_hex(8), secrets.token_urlsafe(24)
 IMAGE = "debian_12_x64_20G_alibase_20260101.vhd"
 VSW_H = "vsw-bp1lab0hangzhouh00001"
 SG_HZ = "sg-bp1lab0hangzhou00001"
-
-
-@pytest.fixture
-def make_emu(monkeypatch):
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    made = []
-
-    def make(**faults):
-        emu = Emulator({"access_keys": {KEY: SECRET}}, time_scale=0.01, faults=faults or None).start()
-        made.append(emu)
-        return emu
-
-    yield make
-    for emu in made:
-        emu.close()
-
-
-@pytest.fixture
-def emu(make_emu):
-    return make_emu()
 
 
 def client(emu, **kwargs):
@@ -103,7 +81,7 @@ def test_an_id_ecs_does_not_know_is_gone_and_a_wrong_name_is_refused(emu):
 
 
 def test_an_instance_too_new_to_be_listed_is_stopped_by_its_id_not_called_gone(make_emu):
-    emu = make_emu(list_lag=3.0)
+    emu = make_emu(faults={"list_lag": 3.0})
     c = client(emu)
     iid = c.call("RunInstances", {"ImageId": IMAGE, "InstanceType": "ecs.g7.large", "VSwitchId": VSW_H,
                                   "SecurityGroupIds": [SG_HZ], "InstanceName": "node-ecs-12"}
@@ -115,7 +93,7 @@ def test_an_instance_too_new_to_be_listed_is_stopped_by_its_id_not_called_gone(m
 
 
 def test_a_stop_ecs_refuses_is_not_a_fence(make_emu):
-    emu = make_emu(throttling_rate=1.0, actions=["StopInstances"])
+    emu = make_emu(faults={"throttling_rate": 1.0, "actions": ["StopInstances"]})
     iid = running(emu, "node-ecs-13")
     impatient = client(emu, retry=ecs.RetryPolicy(max_attempts=2, base=0.01))
     with pytest.raises(FenceError, match="StopInstances for node-ecs-13 .* Throttling.* It is NOT fenced"):

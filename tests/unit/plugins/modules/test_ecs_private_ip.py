@@ -18,34 +18,12 @@ from ansible_collections.containerops.platform.plugins.module_utils import ecs
 from ansible_collections.containerops.platform.plugins.module_utils._ecs_eni import run_ecs_private_ip, secondary_ips
 from ansible_collections.containerops.platform.plugins.module_utils._provisioning import ProvisionError
 from ansible_collections.containerops.platform.plugins.modules import ecs_private_ip as mod
-from ecs_emulator import Emulator
 
 REPO = pathlib.Path(__file__).resolve().parents[4]
 KEY, SECRET = "LTAI" + secrets.token_hex(8), secrets.token_urlsafe(24)
 IMAGE = "debian_12_x64_20G_alibase_20260101.vhd"
 VSW_H = "vsw-bp1lab0hangzhouh00001"  # 10.88.16.0/24
 SG_HZ = "sg-bp1lab0hangzhou00001"
-
-
-@pytest.fixture
-def make_emu(monkeypatch):
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    made = []
-
-    def make(**kwargs):
-        emu = Emulator({"access_keys": {KEY: SECRET}}, time_scale=0.01, **kwargs).start()
-        made.append(emu)
-        return emu
-
-    yield make
-    for emu in made:
-        emu.close()
-
-
-@pytest.fixture
-def emu(make_emu):
-    return make_emu()
 
 
 def client(emu, **kwargs):

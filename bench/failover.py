@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.join(REPO, "lab"))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 
 # A script, not a test: the lab helpers are found through the sys.path entries above.
-from labhelpers import BUSYBOX, DEMO_SPECS, ansible, load_lab, machines, ssh, wait_for_ssh  # noqa: E402
+from labhelpers import BUSYBOX, ansible, load_lab, put_back_after_failover, ssh  # noqa: E402
 
 LOST, TAKER, WITNESS = "10.88.1.13", "10.88.1.11", "10.88.1.12"     # lab-vs-3, lab-vs-1, lab-vs-2
 PORT = 18080
@@ -111,18 +111,6 @@ def stop_anchor(lab):
                     f"docker node update --label-rm {SERVICE} $n >/dev/null 2>&1; done", timeout=60)
 
 
-def restore(lab):
-    """demo:lab:1 back on lab-vs-3, as test_network's failover test puts it back."""
-    away = [dict(i, node="lab-vs-1", state="absent") if i["slot"] == "1" else i for i in DEMO_SPECS]
-    ok(ansible("ansible-playbook", "playbooks/network.yml", "--limit", "control,lab-vs-1", "-e",
-               json.dumps({"network_pinned_instances": away}), timeout=900), "network.yml (demo:lab:1 off lab-vs-1)")
-    ok(machines("poweredon", ["lab-vs-3"]), "power on lab-vs-3")
-    wait_for_ssh(lab, LOST, timeout=180)
-    ok(ansible("ansible-playbook", "playbooks/network.yml", timeout=900), "network.yml")
-    until(lambda: "lab-vs-3 Ready" in sh(lab, TAKER, "docker node ls --format '{{.Hostname}} {{.Status}}'"), 180,
-          "lab-vs-3 Ready in the swarm", interval=1)
-
-
 def main():
     lab = load_lab()
     if not demo_ready(lab):
@@ -167,7 +155,7 @@ def main():
             raise SystemExit("an instance stopped answering after it came back")
     finally:
         stop_anchor(lab)
-        restore(lab)
+        put_back_after_failover(lab)
 
     ours_s, anchor_s = marks["ours"] - lost_at, marks["anchor"] - lost_at
     detect_s, playbook_s = marks["detected"] - lost_at, marks["playbook_done"] - marks["detected"]

@@ -3,8 +3,11 @@
 import json
 import os
 import re
+import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 
 import yaml
@@ -393,7 +396,6 @@ class ArpWatch:
     manager around a move; only ARP frames on the lab network are sent."""
 
     def __init__(self, lab, ip, interval=0.2):
-        import socket
         network = subprocess.run(["docker", "network", "inspect", "-f", "{{.Id}}", lab["network"]["name"]],
                                  text=True, capture_output=True, check=True).stdout.strip()
         self.iface = "br-" + network[:12]
@@ -404,14 +406,11 @@ class ArpWatch:
         self._stop = None
 
     def _frame(self):
-        import socket
-        import struct
         arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + self.mac + self.src + b"\x00" * 6 + socket.inet_aton(self.ip)
         frame = b"\xff" * 6 + self.mac + struct.pack("!H", 0x0806) + arp
         return frame + b"\x00" * (60 - len(frame))
 
     def _run(self, sock):
-        import socket
         target = socket.inet_aton(self.ip)
         while not self._stop.is_set():
             sock.send(self._frame())
@@ -428,8 +427,6 @@ class ArpWatch:
             self.rounds.append(replies)
 
     def __enter__(self):
-        import socket
-        import threading
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
         sock.bind((self.iface, 0))
         self._stop = threading.Event()
@@ -448,3 +445,31 @@ class ArpWatch:
 
     def macs(self):
         return sorted({mac for r in self.rounds for mac in r})
+
+
+def put_back_after_failover(lab):
+    """After playbooks/failover.yml moved demo:lab:1 from lab-vs-3 (10.88.1.13) to lab-vs-1 (10.88.1.11): lab-vs-3
+    powered on again while lab-vs-1 still runs the instance, then back to inventory's placement - demo-lab-1 off
+    lab-vs-1 (container, holder, shim route), and network.yml binds the address to lab-vs-3 again and starts its
+    container there. Returns what lab-vs-3 showed of its old demo-lab-1 before that (running, restart policy)
+    and what its boot guard held, as one line of words."""
+    lost, taker = "10.88.1.13", "10.88.1.11"
+
+    def done(result, what):
+        assert result.returncode == 0, f"{what}:\n{result.stdout[-4000:]}{result.stderr[-2000:]}"
+
+    done(machines("poweredoff", ["lab-vs-3"]), "power off lab-vs-3")    # fenced already, unless a run failed first
+    done(machines("poweredon", ["lab-vs-3"]), "power on lab-vs-3")
+    wait_for_ssh(lab, lost, timeout=180)
+    wait_until(lambda: ssh(lab, lost, "systemctl is-active docker").stdout.strip() == "active", 60, interval=1,
+               what="lab-vs-3's engine")
+    held = ssh(lab, lost, "docker inspect -f '{{.State.Running}} {{.HostConfig.RestartPolicy.Name}}' demo-lab-1; "
+                          "cat /run/containerops/pinned-boot-guard").stdout
+    away = [dict(i, node="lab-vs-1", state="absent") if i["slot"] == "1" else i for i in DEMO_SPECS]
+    done(ansible("ansible-playbook", "playbooks/network.yml", "--limit", "control,lab-vs-1", "-e",
+                 json.dumps({"network_pinned_instances": away}), timeout=900), "network.yml (demo:lab:1 off lab-vs-1)")
+    done(ansible("ansible-playbook", "playbooks/network.yml", timeout=900), "network.yml")
+    if swarm_state(lab, taker) == "active":     # a worker again, as the swarm had it
+        wait_until(lambda: "lab-vs-3 Ready" in ssh(lab, taker, "docker node ls --format '{{.Hostname}} {{.Status}}'")
+                   .stdout, 180, interval=1, what="lab-vs-3 Ready in the swarm")
+    return " ".join(held.split())

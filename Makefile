@@ -1,8 +1,9 @@
 # The two commands of the README do everything on a fresh machine:
 #   make demo   set up, bring the local lab up, run playbooks/site.yml, show what it built
-#   make test   set up; unit tests first (a failure stops the run in minutes) while the lab's images
-#               build and molecule runs; then the integration tests on one shared lab, and beside
-#               them the static checks (lint, sanity) and the tests with servers of their own
+#   make test   set up; unit tests first (a failure shows in two minutes), then the static checks
+#               (lint, sanity) and the integration tests with servers of their own, while the
+#               lab's images build and molecule runs the role scenarios on them; then the
+#               integration tests on one shared lab
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +14,7 @@ LAB := $(BIN)/python lab/labctl.py
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PYTEST_ARGS ?=
 
-.PHONY: demo test lab-build unit static integration own-servers molecule lint sanity host venv lab-up lab-down lab-status build clean
+.PHONY: demo test checks roles lab-build unit static integration own-servers molecule lint sanity host venv lab-up lab-down lab-status build clean
 
 demo: lab-up
 	$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml
@@ -21,12 +22,21 @@ demo: lab-up
 	@$(BIN)/ansible -i inventories/lab 'role_manager[0]' -m ansible.builtin.command -a 'docker node ls'
 	@$(LAB) status
 
-# Lanes side by side (tests/lanes.sh): the unit tests beside the lab's images and then molecule;
-# once the unit tests pass and the lab is built, the integration tests on the lab (the long pole),
-# with lint, sanity and the tests with servers of their own beside them at nice 19, in the idle
-# time the integration tests leave. A failing lane stops the others. Lines carry the lane's name.
+# Two lanes, then the lab: the unit tests and static checks (the checks are mostly one process
+# each) beside the lab's images and the role scenarios on them (downloads, one builder, one
+# scenario at a time); then the integration tests. Each lane's lines carry its name.
 test: host venv
-	@bash tests/lanes.sh
+	@start=$$SECONDS; $(MAKE) --no-print-directory -j2 checks roles \
+	  && echo "make test: first phase (checks | lab build, molecule) took $$((SECONDS - start)) s"
+	@start=$$SECONDS; $(MAKE) --no-print-directory integration \
+	  && echo "make test: integration took $$((SECONDS - start)) s"
+
+checks: unit
+	@$(MAKE) --no-print-directory static
+	@$(MAKE) --no-print-directory own-servers
+
+roles: lab-build
+	@set -o pipefail; $(MAKE) --no-print-directory molecule 2>&1 | sed -u 's/^/[molecule] /'
 
 static: lint sanity
 
@@ -39,7 +49,7 @@ integration: host venv
 	$(BIN)/python -m pytest tests/integration -q -m "not own_servers" $(PYTEST_ARGS)
 
 # The integration tests that start their own servers (a vcsim of their own, etcd) and need no
-# lab: in make test's checks lane, after lint and sanity.
+# lab: in the first lane, beside the lab's build and molecule.
 own-servers: host venv
 	$(BIN)/python -m pytest tests/integration -q -m own_servers $(PYTEST_ARGS)
 
@@ -82,8 +92,10 @@ $(VENV)/.installed: requirements.txt requirements-test.txt
 lab-up: host venv
 	$(LAB) up
 
+# Lines prefixed, as they interleave with the checks' in make test.
 lab-build: host venv
-	@start=$$SECONDS; $(LAB) build && echo "make lab-build: done in $$((SECONDS - start)) s"
+	@start=$$SECONDS; set -o pipefail; $(LAB) build 2>&1 | sed -u 's/^/[lab-build] /' \
+	  && echo "[lab-build] make lab-build: done in $$((SECONDS - start)) s"
 
 lab-down:
 	@$(PYTHON) lab/labctl.py down

@@ -450,8 +450,8 @@ class ArpWatch:
 def put_back_after_failover(lab):
     """After playbooks/failover.yml moved demo:lab:1 from lab-vs-3 (10.88.1.13) to lab-vs-1 (10.88.1.11): lab-vs-3
     powered on again while lab-vs-1 still runs the instance, then back to inventory's placement - demo-lab-1 off
-    lab-vs-1 (container, holder, shim route), and network.yml binds the address to lab-vs-3 again and starts its
-    container there. Returns what lab-vs-3 showed of its old demo-lab-1 before that (running, restart policy)
+    lab-vs-1 (container, holder, shim route), and network.yml on lab-vs-3 binds the address to it again and starts
+    its container there. Returns what lab-vs-3 showed of its old demo-lab-1 before that (running, restart policy)
     and what its boot guard held, as one line of words."""
     lost, taker = "10.88.1.13", "10.88.1.11"
 
@@ -468,7 +468,8 @@ def put_back_after_failover(lab):
     away = [dict(i, node="lab-vs-1", state="absent") if i["slot"] == "1" else i for i in DEMO_SPECS]
     done(ansible("ansible-playbook", "playbooks/network.yml", "--limit", "control,lab-vs-1", "-e",
                  json.dumps({"network_pinned_instances": away}), timeout=900), "network.yml (demo:lab:1 off lab-vs-1)")
-    done(ansible("ansible-playbook", "playbooks/network.yml", timeout=900), "network.yml")
+    done(ansible("ansible-playbook", "playbooks/network.yml", "--limit", "control,lab-vs-3", timeout=900),
+         "network.yml (demo:lab:1 on lab-vs-3 again)")
     if swarm_state(lab, taker) == "active":     # a worker again, as the swarm had it
         wait_until(lambda: "lab-vs-3 Ready" in ssh(lab, taker, "docker node ls --format '{{.Hostname}} {{.Status}}'")
                    .stdout, 180, interval=1, what="lab-vs-3 Ready in the swarm")

@@ -32,6 +32,14 @@ options:
   default:
     description: Returned for an owner that has no allocated address, instead of failing.
     type: raw
+  field:
+    description:
+      - What to return for each owner. V(ip) - its address. V(holder) - the VM or container that binds the
+        address now (null when none does). V(record) - the whole address record (C(ip), C(owner), C(state),
+        C(holder), C(holder_since), C(history)).
+    type: str
+    choices: [ip, holder, record]
+    default: ip
   endpoints:
     description: URLs of the etcd client endpoints, C(https://HOST:2379); tried in order.
     type: list
@@ -85,6 +93,10 @@ EXAMPLES = r"""
     msg: "{{ lookup('containerops.platform.ipam', pool='vs-apps', owner={'application': 'web',
              'environment': 'prod', 'slot': 1}, endpoints=etcd_endpoints) }}"
 
+- name: Which VM or container binds web's slot 1 now (failover and migration change it)
+  ansible.builtin.debug:
+    msg: "{{ lookup('containerops.platform.ipam', 'web:prod:1', pool='vs-apps', field='holder') }}"
+
 - name: Several owners at once, none when not allocated yet
   ansible.builtin.set_fact:
     web_ips: "{{ query('containerops.platform.ipam', 'web:prod:1', 'web:prod:2', pool='vs-apps', default=none) }}"
@@ -92,9 +104,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _raw:
-  description: One address per owner asked for.
+  description: One address per owner asked for (with O(field), its holder or its record).
   type: list
-  elements: str
+  elements: raw
 """
 
 from ansible.errors import AnsibleError
@@ -119,15 +131,17 @@ class LookupModule(LookupBase):
         pool = self.get_option("pool")
         try:
             ipam = Ipam(connect(params), self.get_option("prefix"))
-            found = [ipam.lookup(pool, owner) for owner in owners]
+            found = [ipam.record_of(pool, owner) for owner in owners]
         except IpamError as exc:
             raise AnsibleError("containerops.platform.ipam: %s" % exc)
+        field = self.get_option("field")
         out = []
-        for owner, ip in zip(owners, found):
-            if ip is None:
+        for owner, rec in zip(owners, found):
+            if rec is None:
                 if default is _MISSING:
                     raise AnsibleError("containerops.platform.ipam: owner %s has no allocated address in pool %s; "
                                        "allocate one with containerops.platform.ipam_address" % (owner, pool))
-                ip = default
-            out.append(ip)
+                out.append(default)
+            else:
+                out.append(rec if field == "record" else rec.get(field))
         return out

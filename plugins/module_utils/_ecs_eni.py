@@ -416,3 +416,29 @@ def run_ecs_private_ip(params, check_mode=False, warn=None, client=None):
         # What was assigned or taken off before the failure is part of the answer.
         raise ProvisionError(str(exc), changed=change.changed, **change.result())
     return dict(change.result(), changed=change.changed, diff=change.diff())
+
+
+def run_ecs_eni_info(params, client=None):
+    """Entry point of the ecs_eni_info module: the primary ENI of each instance as listed, or ProvisionError."""
+    try:
+        client = client or build_client(params)
+    except EcsConfigError as exc:
+        raise ProvisionError(str(exc), api_calls={})
+    if not client.region:
+        raise ProvisionError("no region: set region (or ALICLOUD_REGION, or region_id in the profile)", api_calls={})
+    eni = Eni(client)
+    interfaces, missing = [], []
+    try:
+        for instance_id in params["instance_ids"]:
+            row = eni.find(instance_id)
+            if row is None:
+                missing.append(instance_id)
+                continue
+            primary = [ip for ip, is_primary in listed_ips(row).items() if is_primary]
+            interfaces.append(dict(instance_id=instance_id, network_interface_id=row.get("NetworkInterfaceId"),
+                                   mac_address=row.get("MacAddress"), vswitch_id=row.get("VSwitchId"),
+                                   primary_ip=primary[0] if primary else row.get("PrivateIpAddress"),
+                                   private_ips=secondary_ips(row)))
+    except EcsError as exc:
+        raise ProvisionError(str(exc), api_calls=dict(client.calls))
+    return dict(changed=False, interfaces=interfaces, missing=missing, api_calls=dict(client.calls))

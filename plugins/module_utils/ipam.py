@@ -323,11 +323,32 @@ class Ipam:
             return unbound(rec, now)
         return self._change_own(pool, owner, "unbind", change, check_mode)
 
+    def snapshot_all(self, names=None):
+        """({pool: pool record}, {pool: {ip: address record}}) of the named pools (default every pool), all read at
+        one etcd revision; an unknown name is an IpamError. Read only."""
+        found, rev = self.store.range("%s/pools/" % self.prefix, prefix=True)
+        pools = dict((v["name"], v) for v, _m, _ver in found.values() if v)
+        unknown = sorted(set(names or ()) - set(pools))
+        if unknown:
+            raise IpamError("pools %s do not exist (the IPAM has: %s)" % (", ".join(unknown), ", ".join(sorted(pools))
+                                                                          or "no pool"))
+        pools = dict((n, p) for n, p in pools.items() if not names or n in names)
+        records = {}
+        for name in pools:
+            recs, _r = self.store.range(self.addresses(name), prefix=True, revision=rev)
+            records[name] = dict((v["ip"], v) for v, _m, _ver in recs.values() if v)
+        return pools, records
+
     def lookup(self, pool, owner):
         """The owner's allocated address, or None. Read only."""
+        rec = self.record_of(pool, owner)
+        return rec["ip"] if rec else None
+
+    def record_of(self, pool, owner):
+        """The record of the owner's allocated address (ip, owner, state, holder, history), or None. Read only."""
         snap = self._snapshot(pool, owner_key(owner))
         if snap.mine and snap.record(snap.mine).get("state") == "allocated":
-            return snap.mine
+            return dict(snap.record(snap.mine), ip=snap.mine)
         return None
 
 

@@ -19,6 +19,8 @@ from labhelpers import (
     SESSION,
     ArpWatch,
     ansible,
+    clone_node_vm,
+    destroy_vm,
     docker_state,
     ecs_caller,
     network_down,
@@ -28,6 +30,7 @@ from labhelpers import (
     vm_container,
     vsphere_connect,
     vsphere_find,
+    wait_for_ssh,
 )
 
 NODES = {"lab-vs-1": "10.88.1.11", "lab-vs-3": "10.88.1.13", "lab-ecs-1": "10.88.16.11", "lab-ecs-2": "10.88.17.11"}
@@ -42,8 +45,25 @@ def network(*args, extra=None):
     return ansible("ansible-playbook", "playbooks/network.yml", *args, timeout=900)
 
 
+def audit(*args):
+    return ansible("ansible-playbook", "playbooks/ipam_audit.yml", *args, timeout=300)
+
+
 def failover(*args):
     return ansible("ansible-playbook", "playbooks/failover.yml", *args, timeout=600)
+
+
+# An application instance that runs on a VM of its own until it moves to a container (and back).
+ORDERS = {"application": "orders", "environment": "lab", "slot": "1", "node": "lab-vs-2", "pool": "lab-vsphere",
+          "image": BUSYBOX, "command": ["httpd", "-f", "-p", "80", "-h", "/etc"],
+          "vm": "lab-orders-1", "ip": "10.88.2.98", "vm_port": 80}
+WITH_ORDERS = {"network_pinned_instances": DEMO_SPECS + [ORDERS]}
+VM_MAC = "00:50:56:3f:02:62"    # the VM's NIC, in VMware's range
+
+
+def migrate(to, *args, owner="orders:lab:1"):
+    return ansible("ansible-playbook", "playbooks/migrate.yml", "-e", f"network_migrate={owner}",
+                   "-e", f"network_migrate_to={to}", "-e", json.dumps(WITH_ORDERS), *args, timeout=600)
 
 
 def ok(result):
@@ -68,9 +88,14 @@ def sh(lab, ip, cmd, timeout=30):
 
 def http_status(lab, from_ip, target):
     """The first line of an HTTP answer from target:80, asked from a node (bash's /dev/tcp)."""
+    return http_get(lab, from_ip, target).split("\n", 1)[0].strip()
+
+
+def http_get(lab, from_ip, target):
+    """The whole HTTP answer to GET /hostname from target:80, asked from a node (bash's /dev/tcp)."""
     r = ssh(lab, from_ip, f"timeout 5 bash -c 'exec 3<>/dev/tcp/{target}/80; "
-                          f"printf \"GET /hostname HTTP/1.0\\r\\n\\r\\n\" >&3; head -1 <&3'", timeout=20)
-    return r.stdout.strip()
+                          f"printf \"GET /hostname HTTP/1.0\\r\\n\\r\\n\" >&3; cat <&3'", timeout=20)
+    return r.stdout
 
 
 def endpoint(lab, node, name):
@@ -200,6 +225,10 @@ def test_bad_input_fails_clearly_and_nothing_is_created_or_bound(pinned):
     assert "eth9" in msg and "parent" in msg
     for ip in NODES.values():
         assert "apps2" not in sh(lab, ip, "docker network ls --format '{{.Name}}'")
+    for node in NODES:      # nor is a shim address bound for it
+        pool = "lab-vsphere" if node.startswith("lab-vs") else DEMO["demo:lab:2"][1] if node == "lab-ecs-2" \
+            else "vsw-bp1lab0hangzhouh00001"
+        assert ipam_record(lab, pool, f"containerops-shim:apps2:{node}")["holder"] is None, node
 
     # One owner twice: refused before anything changes.
     twice = [{"application": "demo", "environment": "lab", "slot": "1", "node": n, "pool": "lab-vsphere",
@@ -228,6 +257,32 @@ def test_bad_input_fails_clearly_and_nothing_is_created_or_bound(pinned):
     assert ipam_record(lab, "lab-vsphere", "outside:lab:1")["holder"] is None
     assert eni_secondaries(lab)[ecs2] == eni_before
     assert set(changed(ok(network())).values()) == {0}
+
+
+def test_the_audit_finds_what_differs_from_the_ipam_and_nothing_once_network_yml_put_it_right(pinned):
+    """demo:lab:2's container removed by hand and its address taken off lab-ecs-2's ENI behind the IPAM's back:
+    ipam_audit.yml names both and fails; after network.yml it finds nothing."""
+    from aliyunsdkecs.request.v20140526.DescribeNetworkInterfacesRequest import DescribeNetworkInterfacesRequest
+    from aliyunsdkecs.request.v20140526.UnassignPrivateIpAddressesRequest import UnassignPrivateIpAddressesRequest
+    lab, _first = pinned
+    ip = endpoint(lab, "lab-ecs-2", "demo-lab-2")[0]
+    call = ecs_caller(lab)
+    eni = call(DescribeNetworkInterfacesRequest, InstanceId=instance_id(lab, "lab-ecs-2"), Type="Primary")
+    eni_id = eni["NetworkInterfaceSets"]["NetworkInterfaceSet"][0]["NetworkInterfaceId"]
+    sh(lab, NODES["lab-ecs-2"], "docker rm -f demo-lab-2 >/dev/null")
+    call(UnassignPrivateIpAddressesRequest, NetworkInterfaceId=eni_id, PrivateIpAddresss=[ip])
+    wait_for(lambda: ip not in eni_secondaries(lab)[instance_id(lab, "lab-ecs-2")], 30, "the ENI without the address")
+    try:
+        msg = failed(audit())
+        shown = msg[msg.find("Audit - what differs"):][:3000]
+        assert (f"The IPAM says lab-ecs-2/demo-lab-2 holds {ip} (owner demo:lab:2), but lab-ecs-2 does not have it"
+                in msg), shown
+        assert f"{ip} (owner demo:lab:2, held by lab-ecs-2/demo-lab-2) is not a secondary IP of lab-ecs-2's ENI" in msg
+        assert "2 difference(s) between the IPAM and the machines" in msg, shown
+    finally:
+        ok(network("--limit", "control,lab-ecs-2"))
+    clean = ok(audit())
+    assert "no difference: " in clean.stdout and "0 found in use" not in clean.stdout, clean.stdout[-3000:]
 
 
 def test_a_lost_node_s_instance_comes_back_on_another_node_with_its_address_only_after_fencing(pinned):
@@ -282,3 +337,76 @@ def test_a_lost_node_s_instance_comes_back_on_another_node_with_its_address_only
         == "unless-stopped"
     assert ipam_record(lab, "lab-vsphere", "demo:lab:1")["holder"] == "lab-vs-3/demo-lab-1"
     assert set(changed(ok(network())).values()) == {0}
+
+
+def test_an_instance_moves_from_its_vm_to_a_container_and_back_keeping_its_address(pinned):
+    """orders:lab:1 runs on the VM lab-orders-1 (10.88.2.98). migrate.yml powers the VM off through the vSphere
+    API and starts the instance as a container on lab-vs-2 with the VM's address, the IPAM holder going from the
+    VM to the container in one transaction; then back. Never two MACs answer for the address."""
+    lab, _first = pinned
+    vm, ip = ORDERS["vm"], ORDERS["ip"]
+    si = vsphere_connect(lab)
+    try:
+        clone_node_vm(si, lab, vm, ip)
+        wait_for_ssh(lab, ip, timeout=120)
+        # The guest: its application (a unit serving /srv/orders) and, as a vSphere VM has, a NIC MAC of VMware's
+        # range, set at every boot (vcsim's container would keep Docker's, derived from the address as the
+        # instance's is). The MAC changes a second after this command returns.
+        sh(lab, ip, "mkdir -p /srv/orders && echo 'vm lab-orders-1' > /srv/orders/hostname && printf '%s\\n' "
+                    "'[Service]' 'ExecStart=/usr/bin/python3 -m http.server 80 --directory /srv/orders' "
+                    "'[Install]' 'WantedBy=multi-user.target' > /etc/systemd/system/orders.service "
+                    "&& printf '%s\\n' '[Service]' 'Type=oneshot' "
+                    f"'ExecStart=/sbin/ip link set dev eth0 address {VM_MAC}' '[Install]' 'WantedBy=multi-user.target' "
+                    "> /etc/systemd/system/vmware-mac.service && systemctl enable --now orders.service >/dev/null 2>&1 "
+                    "&& systemctl enable vmware-mac.service >/dev/null 2>&1 "
+                    "&& (nohup sh -c 'sleep 1; systemctl start vmware-mac.service' >/dev/null 2>&1 &)")
+        wait_for(lambda: "vm lab-orders-1" in http_get(lab, LAB_VS_2, ip), 30, "the VM's application answering")
+        vm_mac = VM_MAC
+
+        # network.yml leaves an instance on its VM alone (and says so).
+        shown = ok(network("--limit", "control,lab-vs-2", extra=WITH_ORDERS))
+        assert f"orders:lab:1  {ip}  on its VM {vm}" in shown.stdout, shown.stdout[-3000:]
+        assert "orders-lab-1" not in sh(lab, LAB_VS_2, "docker ps -a --format '{{.Names}}'")
+
+        # Checked before anything changes.
+        msg = failed(migrate("sideways"))
+        assert "network_migrate_to ('sideways') must be container or vm" in msg
+        msg = failed(migrate("container", owner="demo:lab:1"))
+        assert "demo:lab:1 has no vm" in msg
+        assert docker_state(vm_container(vm)) == "running"
+
+        with ArpWatch(lab, ip) as there:
+            moved = ok(migrate("container"))
+            wait_for(lambda: there.rounds and there.rounds[-1] == [derived_mac(ip)], 10, "the container answering ARP")
+        assert there.most_answers() == 1 and there.macs() == sorted([derived_mac(ip), vm_mac]), there.rounds
+        assert f"orders:lab:1 {ip} {vm} -> lab-vs-2/orders-lab-1 (container; VM {vm} powered_off)" \
+            in " ".join(moved.stdout.split()), moved.stdout[-3000:]
+        assert docker_state(vm_container(vm)) == "exited"      # the VM is off: its "machine" stopped
+        record = ipam_record(lab, "lab-vsphere", "orders:lab:1")
+        assert record["ip"] == ip and record["holder"] == "lab-vs-2/orders-lab-1", record
+        for from_ip in (NODES["lab-vs-1"], NODES["lab-ecs-1"], LAB_VS_2):    # lab-vs-2 through its shim
+            answer = http_get(lab, from_ip, ip)
+            assert answer.startswith("HTTP/1.") and " 200 " in answer and "vm lab-orders-1" not in answer, from_ip
+        assert set(changed(ok(migrate("container"))).values()) == {0}
+        assert set(changed(ok(network("--limit", "control,lab-vs-2", extra=WITH_ORDERS))).values()) == {0}
+
+        with ArpWatch(lab, ip) as back:
+            returned = ok(migrate("vm"))
+            wait_for(lambda: back.rounds and back.rounds[-1] == [vm_mac], 10, "the VM answering ARP")
+        assert back.most_answers() == 1 and back.macs() == sorted([vm_mac, derived_mac(ip)]), back.rounds
+        assert f"orders:lab:1 {ip} lab-vs-2/orders-lab-1 -> {vm} (VM, powered on)" \
+            in " ".join(returned.stdout.split()), returned.stdout[-3000:]
+        assert "orders-lab-1" not in sh(lab, LAB_VS_2, "docker ps -a --format '{{.Names}}'")
+        record = ipam_record(lab, "lab-vsphere", "orders:lab:1")
+        # VM (recorded before it let the address go), container, VM: each change one transaction.
+        assert [h["holder"] for h in record["history"]][-3:] == [vm, "lab-vs-2/orders-lab-1", vm], record
+        # Neighbours that knew the container's MAC learn the VM's at their next ARP request.
+        wait_for(lambda: "vm lab-orders-1" in http_get(lab, NODES["lab-vs-1"], ip), 30, "the VM answering lab-vs-1")
+        assert set(changed(ok(migrate("vm"))).values()) == {0}
+    finally:
+        destroy_vm(si, vm)
+        ssh(lab, LAB_VS_2, "docker rm -f orders-lab-1 >/dev/null 2>&1")
+        ansible("ansible", "localhost", "-m", "containerops.platform.ipam_address", "-a", json.dumps(
+            {"pool": "lab-vsphere", "owner": "orders:lab:1", "state": "released", "force": True,
+             "endpoints": [lab["etcd"]["endpoint"]]}))
+        ok(network("--limit", "control,lab-vs-2"))    # lab-vs-2's shim as inventory has it

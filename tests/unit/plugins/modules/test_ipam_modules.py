@@ -36,6 +36,9 @@ OWNERS = [
 ]
 LOOKUP = {"name": "lookup", "ansible.builtin.debug": {"msg": "{{ query('containerops.platform.ipam', 'web:test:1', "
                                                              "'dns:test:0', pool='apps', prefix=ipam_prefix) }}"}}
+HOLDERS = {"name": "holders", "ansible.builtin.debug": {
+    "msg": "{{ query('containerops.platform.ipam', 'web:test:1', 'dns:test:0', 'api:test:9', pool='apps', "
+           "field='holder', default='no address', prefix=ipam_prefix) }}"}}
 
 
 def run(tmp_path, etcd_url, prefix, plays, *args):
@@ -54,9 +57,10 @@ def run(tmp_path, etcd_url, prefix, plays, *args):
 
 
 def test_modules_allocate_once_then_change_nothing_and_check_mode_writes_nothing(tmp_path, etcd_url, ipam_prefix):
-    rc, tasks, stats = run(tmp_path, etcd_url, ipam_prefix, play(OWNERS, [LOOKUP]))
+    rc, tasks, stats = run(tmp_path, etcd_url, ipam_prefix, play(OWNERS, [LOOKUP, HOLDERS]))
     assert rc == 0, tasks
     assert stats["changed"] == 4
+    assert tasks["holders"]["msg"] == ["lab-vs-1/web-1", None, "no address"]
     first = {name: r.get("ip") for name, r in tasks.items() if name.startswith("address")}
     assert first['address "dns:test:0"'] == "10.66.0.42"
     assert tasks['address "web:test:1"']["address"]["holder"] == "lab-vs-1/web-1"
@@ -99,3 +103,21 @@ def test_module_errors_are_clear_and_write_nothing(tmp_path, etcd_url, ipam_pref
     assert "pool x does not exist" in tasks["no pool"]["msg"]
     assert "pool x does not exist" in tasks["no owner"]["msg"]
     assert stats["changed"] == 0
+
+
+def test_audit_reads_every_record_and_reports_what_the_machines_do_not_match(tmp_path, etcd_url, ipam_prefix):
+    audit = {"name": "audit", "containerops.platform.ipam_audit": {
+        "observed": [{"ip": "10.66.0.42", "holder": "node-2/dns-test-0", "source": "container"},
+                     {"ip": "10.66.0.49", "holder": "node-1/stray", "source": "container", "running": False}],
+        "checked": ["lab-vs-1", "node-2", "node-1"]}}
+    unknown = {"name": "unknown pool", "containerops.platform.ipam_audit": {"pools": ["apps", "nope"]},
+               "ignore_errors": True}
+    rc, tasks, stats = run(tmp_path, etcd_url, ipam_prefix, play(OWNERS, [audit, unknown]))
+    assert rc == 0 and tasks["audit"]["changed"] is False, tasks
+    found = [(d["kind"], d["ip"]) for d in tasks["audit"]["differences"]]
+    web1 = tasks['address "web:test:1"']["ip"]
+    # web:test:1 is bound to lab-vs-1/web-1, which lab-vs-1 does not run; dns:test:0 has no holder but runs on
+    # node-2; 10.66.0.49 was never handed out.
+    assert sorted(found) == sorted([("not_found", web1), ("other_holder", "10.66.0.42"), ("not_in_ipam", "10.66.0.49")])
+    assert tasks["audit"]["audited"] == {"pools": 1, "addresses": 3, "observed": 2}
+    assert "pools nope do not exist (the IPAM has: apps)" in tasks["unknown pool"]["msg"]

@@ -347,6 +347,10 @@ def test_an_instance_moves_from_its_vm_to_a_container_and_back_keeping_its_addre
     vm, ip = ORDERS["vm"], ORDERS["ip"]
     si = vsphere_connect(lab)
     try:
+        # No VM yet: nothing to move to, refused before anything changes.
+        msg = failed(migrate("vm"))
+        assert f"The VM {vm} does not exist in DC0" in msg and "Nothing was changed" in msg, msg[-2000:]
+        assert ipam_record(lab, "lab-vsphere", "orders:lab:1")["holder"] is None
         clone_node_vm(si, lab, vm, ip)
         wait_for_ssh(lab, ip, timeout=120)
         # The guest: its application (a unit serving /srv/orders) and, as a vSphere VM has, a NIC MAC of VMware's
@@ -403,6 +407,8 @@ def test_an_instance_moves_from_its_vm_to_a_container_and_back_keeping_its_addre
         # Neighbours that knew the container's MAC learn the VM's at their next ARP request.
         wait_for(lambda: "vm lab-orders-1" in http_get(lab, NODES["lab-vs-1"], ip), 30, "the VM answering lab-vs-1")
         assert set(changed(ok(migrate("vm"))).values()) == {0}
+        # The audit agrees: the VM (on) holds it, no container does.
+        assert "no difference: " in ok(audit("-e", json.dumps(WITH_ORDERS))).stdout
     finally:
         destroy_vm(si, vm)
         ssh(lab, LAB_VS_2, "docker rm -f orders-lab-1 >/dev/null 2>&1")

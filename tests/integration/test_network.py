@@ -346,6 +346,7 @@ def test_an_instance_moves_from_its_vm_to_a_container_and_back_keeping_its_addre
     lab, _first = pinned
     vm, ip = ORDERS["vm"], ORDERS["ip"]
     si = vsphere_connect(lab)
+    moved_back = False
     try:
         # No VM yet: nothing to move to, refused before anything changes.
         msg = failed(migrate("vm"))
@@ -409,10 +410,12 @@ def test_an_instance_moves_from_its_vm_to_a_container_and_back_keeping_its_addre
         assert set(changed(ok(migrate("vm"))).values()) == {0}
         # The audit agrees: the VM (on) holds it, no container does.
         assert "no difference: " in ok(audit("-e", json.dumps(WITH_ORDERS))).stdout
+        moved_back = True      # lab-vs-2's shim is as inventory has it again (migrate.yml ran its node tasks)
     finally:
         destroy_vm(si, vm)
         ssh(lab, LAB_VS_2, "docker rm -f orders-lab-1 >/dev/null 2>&1")
         ansible("ansible", "localhost", "-m", "containerops.platform.ipam_address", "-a", json.dumps(
             {"pool": "lab-vsphere", "owner": "orders:lab:1", "state": "released", "force": True,
              "endpoints": [lab["etcd"]["endpoint"]]}))
-        ok(network("--limit", "control,lab-vs-2"))    # lab-vs-2's shim as inventory has it
+        if not moved_back:
+            ok(network("--limit", "control,lab-vs-2"))    # lab-vs-2's shim as inventory has it

@@ -8,14 +8,20 @@ group accepts forged transmits and promiscuous mode. Restarts keep address and M
 nothing. The module's fixture takes it all away again (network_down)."""
 import ipaddress
 import json
+import os
+import secrets
+import shutil
 import time
 
 import pytest
+import yaml
 from pyVmomi import vim
 
 from labhelpers import (
     BUSYBOX,
     DEMO_SPECS,
+    HTTPD,
+    REPO,
     SESSION,
     ArpWatch,
     ansible,
@@ -23,6 +29,8 @@ from labhelpers import (
     destroy_vm,
     docker_state,
     ecs_caller,
+    ecs_instance,
+    machines,
     network_down,
     put_back_after_failover,
     recap,
@@ -337,6 +345,75 @@ def test_a_lost_node_s_instance_comes_back_on_another_node_with_its_address_only
         == "unless-stopped"
     assert ipam_record(lab, "lab-vsphere", "demo:lab:1")["holder"] == "lab-vs-3/demo-lab-1"
     assert set(changed(ok(network())).values()) == {0}
+
+
+# A spare ECS node in lab-ecs-2's vSwitch (cn-hangzhou-i), of this test alone: the one an ECS node is lost from.
+SPARE = "t-ecs-spare"
+SPARE_IP = "10.88.17.150"
+SPARE_INVENTORY = os.path.join(REPO, ".lab", "failover-test-inventory")   # two levels below the repo, like inventories/lab
+SPARE_TOKEN = secrets.token_urlsafe(16)
+ON_SPARE = {"application": "demo", "environment": "lab", "slot": "3", "node": SPARE, "pool": "vsw-bp1lab0hangzhoui00001",
+            "image": BUSYBOX, "command": HTTPD, "secret_env": {"SPARE_TOKEN": SPARE_TOKEN}}
+
+
+def test_after_an_ecs_failover_the_address_is_a_secondary_ip_of_the_new_node_s_eni_and_of_no_other(pinned):
+    """demo:lab:3 runs on a fresh ECS node in lab-ecs-2's vSwitch, its address a secondary IP of that node's ENI. The
+    node loses its network; failover.yml stops the instance through the ECS API (ForceStop), takes the address off
+    its ENI, and lab-ecs-2's ENI gets it before the container starts there with the same address and MAC. Read back
+    through DescribeNetworkInterfaces: the address is on lab-ecs-2's ENI and on no other. The list of instances comes
+    as extra vars, as from AWX, with a secret_env that the moved container gets and that no line of the run shows,
+    not at -vvv."""
+    lab, _first = pinned
+    os.makedirs(SPARE_INVENTORY, exist_ok=True)
+    with open(os.path.join(SPARE_INVENTORY, "hosts.yml"), "w") as f:
+        yaml.safe_dump({"fleet": {"children": {"fleet_ecs": {"hosts": {SPARE: {
+            "ansible_host": SPARE_IP, "platform_role": "worker", "ecs_region": "cn-hangzhou",
+            "ecs_vswitch_id": "vsw-bp1lab0hangzhoui00001", "ecs_security_group_ids": ["sg-bp1lab0hangzhou00001"]}}}}}}, f)
+    inv = ("-i", SPARE_INVENTORY)
+    with_spare = {"network_pinned_instances": DEMO_SPECS + [ON_SPARE]}
+    moved = [dict(ON_SPARE, node="lab-ecs-2")]
+    try:
+        ok(ansible("ansible-playbook", *inv, "playbooks/provision.yml", "--limit", f"control,{SPARE}"))
+        ok(ansible("ansible-playbook", *inv, "playbooks/bootstrap.yml", "--limit", SPARE, timeout=900))
+        ok(network(*inv, "--limit", f"control,{SPARE}", extra=with_spare))
+        spare_id, ecs2 = instance_id(lab, SPARE), instance_id(lab, "lab-ecs-2")
+        ip = ipam_record(lab, "vsw-bp1lab0hangzhoui00001", "demo:lab:3")["ip"]
+        assert ip in eni_secondaries(lab)[spare_id] and ip not in eni_secondaries(lab)[ecs2]
+        mac = sh(lab, SPARE_IP, "docker inspect demo-lab-3 --format "
+                                "'{{range .NetworkSettings.Networks}}{{.MacAddress}}{{end}}'")
+        assert mac == derived_mac(ip)
+
+        # The node is lost: its network goes (the cloud still says it runs).
+        ssh(lab, SPARE_IP, "nohup sh -c 'sleep 1; ip link set eth0 down' >/dev/null 2>&1 &")
+        wait_for(lambda: ssh(lab, SPARE_IP, "true", timeout=3).returncode != 0, 30, f"{SPARE} unreachable")
+        with ArpWatch(lab, ip) as watch:
+            result = ok(failover("-vvv", *inv, "-e", f"network_failover_node={SPARE}", "-e", json.dumps(with_spare)))
+            wait_for(lambda: watch.rounds and watch.rounds[-1], 10, "the moved instance answering ARP")
+        assert watch.most_answers() == 1 and watch.macs() == [mac], (watch.most_answers(), watch.macs())
+        assert f"demo:lab:3  {ip}  {SPARE} (powered_off) -> lab-ecs-2" in result.stdout, result.stdout[-3000:]
+        assert SPARE_TOKEN not in result.stdout + result.stderr
+        assert f"SPARE_TOKEN={SPARE_TOKEN}" in sh(lab, NODES["lab-ecs-2"], "docker inspect demo-lab-3 -f '{{json .Config.Env}}'")
+
+        # Fenced through the cloud's API, and the address is where the cloud forwards it: lab-ecs-2's ENI alone.
+        assert ecs_instance(ecs_caller(lab), spare_id)["Status"] == "Stopped"
+        holding = [instance for instance, ips in eni_secondaries(lab).items() if ip in ips]
+        assert holding == [ecs2], holding
+        assert endpoint(lab, "lab-ecs-2", "demo-lab-3")[:3] == (ip, mac, True)
+        assert ipam_record(lab, "vsw-bp1lab0hangzhoui00001", "demo:lab:3")["holder"] == "lab-ecs-2/demo-lab-3"
+        for from_ip in (NODES["lab-vs-1"], NODES["lab-ecs-1"], NODES["lab-ecs-2"]):   # lab-ecs-2 through its shim
+            assert http_status(lab, from_ip, ip).startswith("HTTP/1.1 200"), from_ip
+    finally:
+        # demo:lab:3 off lab-ecs-2 (container, holder, ENI address), then the spare goes with its shim's address.
+        ok(network(*inv, "--limit", "control,lab-ecs-2", extra={
+            "network_pinned_instances": DEMO_SPECS + [dict(moved[0], state="absent")]}))
+        for owner in ("demo:lab:3", f"containerops-shim:apps:{SPARE}"):
+            ansible("ansible", "localhost", "-m", "containerops.platform.ipam_address", "-a", json.dumps(
+                {"pool": "vsw-bp1lab0hangzhoui00001", "owner": owner, "state": "released", "force": True,
+                 "endpoints": [lab["etcd"]["endpoint"]]}))
+        gone = machines("absent", [SPARE], inventory=inv)
+        shutil.rmtree(SPARE_INVENTORY, ignore_errors=True)
+        assert gone.returncode == 0, gone.stdout[-3000:]
+    assert ip not in [a for ips in eni_secondaries(lab).values() for a in ips]
 
 
 def test_an_instance_moves_from_its_vm_to_a_container_and_back_keeping_its_address(pinned):

@@ -112,9 +112,11 @@ class Store:
                 json.loads(value) if value else None, int(kv.get("mod_revision", 0)), int(kv.get("version", 0)))
         return out, int(answer["header"]["revision"])
 
-    def txn(self, compare, puts=(), deletes=(), delete_ranges=()):
-        """One transaction: True when every comparison held and the writes were made."""
-        ops = [{"request_put": {"key": _b64(k), "value": _b64(json.dumps(v, sort_keys=True))}} for k, v in puts]
+    def txn(self, compare, puts=(), deletes=(), delete_ranges=(), lease=None):
+        """One transaction: True when every comparison held and the writes were made (puts attached to
+        ``lease`` when given)."""
+        ops = [{"request_put": dict({"key": _b64(k), "value": _b64(json.dumps(v, sort_keys=True))},
+                                    **({"lease": lease} if lease else {}))} for k, v in puts]
         ops += [{"request_delete_range": {"key": _b64(k)}} for k in deletes]
         ops += [{"request_delete_range": {"key": _b64(k), "range_end": _b64(_range_end(k))}} for k in delete_ranges]
         answer = self._post("/kv/txn", {"compare": compare, "success": ops, "failure": []})
@@ -122,6 +124,26 @@ class Store:
 
     def revision(self):
         return self.range("\0")[1]
+
+    # Leases: keys that etcd deletes by itself when their holder stops renewing them (locks).
+    def lease_grant(self, ttl):
+        return self._post("/lease/grant", {"TTL": int(ttl)})["ID"]
+
+    def lease_revoke(self, lease):
+        """Revoke a lease (its keys go with it); one that lapsed already is fine."""
+        if not lease:
+            return
+        try:
+            self._post("/lease/revoke", {"ID": lease})
+        except IpamError as exc:
+            if "lease not found" not in str(exc):
+                raise
+
+    def lease_ttl(self, lease):
+        """Seconds the lease has left (-1: it is gone)."""
+        if not lease:
+            return -1
+        return int(self._post("/lease/timetolive", {"ID": lease}).get("TTL", -1))
 
 
 def _detail(exc):

@@ -12,6 +12,8 @@ Key layout under ``prefix`` (default ``/containerops/ipam``); every value is JSO
                                          holder_since, history [{holder, since, until}] (last 20)
   <prefix>/owners/<pool>/<owner-key>     {"ip": ...}: the owner's address, kept after release so
                                          the same owner gets the same address back
+  <prefix>/locks/<owner-key>             the run that moves the owner now, on an etcd lease
+                                         (_ipam_lock.py, module ipam_lock)
 
 The owner is stable (``application:environment:slot``); the holder is whatever binds the
 address now (a VM or container name or ID) and changes on failover; the history lists holders.

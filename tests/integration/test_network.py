@@ -6,6 +6,7 @@ reaches its own through the shim; the ECS one's address is a secondary IP of lab
 DescribeNetworkInterfaces) and of no other; the IPAM names each container as the holder; the vSphere port
 group accepts forged transmits and promiscuous mode. Restarts keep address and MAC; bad input changes
 nothing. The module's fixture takes it all away again (network_down)."""
+import concurrent.futures
 import ipaddress
 import json
 import os
@@ -350,9 +351,10 @@ def test_a_lost_node_s_instance_comes_back_on_another_node_with_its_address_only
 # A spare ECS node in lab-ecs-2's vSwitch (cn-hangzhou-i), of this test alone: the one an ECS node is lost from.
 SPARE = "t-ecs-spare"
 SPARE_IP = "10.88.17.150"
-SPARE_INVENTORY = os.path.join(REPO, ".lab", "failover-test-inventory")   # two levels below the repo, like inventories/lab
+SPARE_INVENTORY = os.path.join(REPO, ".lab", "failover-test-inventory")   # two levels down, like inventories/lab
+SPARE_POOL = "vsw-bp1lab0hangzhoui00001"
 SPARE_TOKEN = secrets.token_urlsafe(16)
-ON_SPARE = {"application": "demo", "environment": "lab", "slot": "3", "node": SPARE, "pool": "vsw-bp1lab0hangzhoui00001",
+ON_SPARE = {"application": "demo", "environment": "lab", "slot": "3", "node": SPARE, "pool": SPARE_POOL,
             "image": BUSYBOX, "command": HTTPD, "secret_env": {"SPARE_TOKEN": SPARE_TOKEN}}
 
 
@@ -368,7 +370,7 @@ def test_after_an_ecs_failover_the_address_is_a_secondary_ip_of_the_new_node_s_e
     with open(os.path.join(SPARE_INVENTORY, "hosts.yml"), "w") as f:
         yaml.safe_dump({"fleet": {"children": {"fleet_ecs": {"hosts": {SPARE: {
             "ansible_host": SPARE_IP, "platform_role": "worker", "ecs_region": "cn-hangzhou",
-            "ecs_vswitch_id": "vsw-bp1lab0hangzhoui00001", "ecs_security_group_ids": ["sg-bp1lab0hangzhou00001"]}}}}}}, f)
+            "ecs_vswitch_id": SPARE_POOL, "ecs_security_group_ids": ["sg-bp1lab0hangzhou00001"]}}}}}}, f)
     inv = ("-i", SPARE_INVENTORY)
     with_spare = {"network_pinned_instances": DEMO_SPECS + [ON_SPARE]}
     moved = [dict(ON_SPARE, node="lab-ecs-2")]
@@ -377,7 +379,7 @@ def test_after_an_ecs_failover_the_address_is_a_secondary_ip_of_the_new_node_s_e
         ok(ansible("ansible-playbook", *inv, "playbooks/bootstrap.yml", "--limit", SPARE, timeout=900))
         ok(network(*inv, "--limit", f"control,{SPARE}", extra=with_spare))
         spare_id, ecs2 = instance_id(lab, SPARE), instance_id(lab, "lab-ecs-2")
-        ip = ipam_record(lab, "vsw-bp1lab0hangzhoui00001", "demo:lab:3")["ip"]
+        ip = ipam_record(lab, SPARE_POOL, "demo:lab:3")["ip"]
         assert ip in eni_secondaries(lab)[spare_id] and ip not in eni_secondaries(lab)[ecs2]
         mac = sh(lab, SPARE_IP, "docker inspect demo-lab-3 --format "
                                 "'{{range .NetworkSettings.Networks}}{{.MacAddress}}{{end}}'")
@@ -392,14 +394,15 @@ def test_after_an_ecs_failover_the_address_is_a_secondary_ip_of_the_new_node_s_e
         assert watch.most_answers() == 1 and watch.macs() == [mac], (watch.most_answers(), watch.macs())
         assert f"demo:lab:3  {ip}  {SPARE} (powered_off) -> lab-ecs-2" in result.stdout, result.stdout[-3000:]
         assert SPARE_TOKEN not in result.stdout + result.stderr
-        assert f"SPARE_TOKEN={SPARE_TOKEN}" in sh(lab, NODES["lab-ecs-2"], "docker inspect demo-lab-3 -f '{{json .Config.Env}}'")
+        env = sh(lab, NODES["lab-ecs-2"], "docker inspect demo-lab-3 -f '{{json .Config.Env}}'")
+        assert f"SPARE_TOKEN={SPARE_TOKEN}" in env
 
         # Fenced through the cloud's API, and the address is where the cloud forwards it: lab-ecs-2's ENI alone.
         assert ecs_instance(ecs_caller(lab), spare_id)["Status"] == "Stopped"
         holding = [instance for instance, ips in eni_secondaries(lab).items() if ip in ips]
         assert holding == [ecs2], holding
         assert endpoint(lab, "lab-ecs-2", "demo-lab-3")[:3] == (ip, mac, True)
-        assert ipam_record(lab, "vsw-bp1lab0hangzhoui00001", "demo:lab:3")["holder"] == "lab-ecs-2/demo-lab-3"
+        assert ipam_record(lab, SPARE_POOL, "demo:lab:3")["holder"] == "lab-ecs-2/demo-lab-3"
         for from_ip in (NODES["lab-vs-1"], NODES["lab-ecs-1"], NODES["lab-ecs-2"]):   # lab-ecs-2 through its shim
             assert http_status(lab, from_ip, ip).startswith("HTTP/1.1 200"), from_ip
     finally:
@@ -408,7 +411,7 @@ def test_after_an_ecs_failover_the_address_is_a_secondary_ip_of_the_new_node_s_e
             "network_pinned_instances": DEMO_SPECS + [dict(moved[0], state="absent")]}))
         for owner in ("demo:lab:3", f"containerops-shim:apps:{SPARE}"):
             ansible("ansible", "localhost", "-m", "containerops.platform.ipam_address", "-a", json.dumps(
-                {"pool": "vsw-bp1lab0hangzhoui00001", "owner": owner, "state": "released", "force": True,
+                {"pool": SPARE_POOL, "owner": owner, "state": "released", "force": True,
                  "endpoints": [lab["etcd"]["endpoint"]]}))
         gone = machines("absent", [SPARE], inventory=inv)
         shutil.rmtree(SPARE_INVENTORY, ignore_errors=True)
@@ -419,7 +422,8 @@ def test_after_an_ecs_failover_the_address_is_a_secondary_ip_of_the_new_node_s_e
 def test_an_instance_moves_from_its_vm_to_a_container_and_back_keeping_its_address(pinned):
     """orders:lab:1 runs on the VM lab-orders-1 (10.88.2.98). migrate.yml powers the VM off through the vSphere
     API and starts the instance as a container on lab-vs-2 with the VM's address, the IPAM holder going from the
-    VM to the container in one transaction; then back. Never two MACs answer for the address."""
+    VM to the container in one transaction; then back. Never two MACs answer for the address. Of two runs at once,
+    one moves it and the other is refused by the instance's lock; a run that fails lets the lock go."""
     lab, _first = pinned
     vm, ip = ORDERS["vm"], ORDERS["ip"]
     si = vsphere_connect(lab)
@@ -457,9 +461,16 @@ def test_an_instance_moves_from_its_vm_to_a_container_and_back_keeping_its_addre
         assert "demo:lab:1 has no vm" in msg
         assert docker_state(vm_container(vm)) == "running"
 
+        # Two runs at once (two AWX jobs): one moves it, the other is refused, naming the first, and changes nothing.
         with ArpWatch(lab, ip) as there:
-            moved = ok(migrate("container"))
+            with concurrent.futures.ThreadPoolExecutor(2) as pool:
+                runs = list(pool.map(lambda _n: migrate("container"), range(2)))
             wait_for(lambda: there.rounds and there.rounds[-1] == [derived_mac(ip)], 10, "the container answering ARP")
+        assert sorted(r.returncode == 0 for r in runs) == [False, True], [r.stdout[-2000:] for r in runs]
+        moved = next(r for r in runs if r.returncode == 0)
+        refused = failed(next(r for r in runs if r.returncode != 0))
+        assert "orders:lab:1 is locked: migrate to container by " in refused and "Nothing was changed" in refused, \
+            refused[-3000:]
         assert there.most_answers() == 1 and there.macs() == sorted([derived_mac(ip), vm_mac]), there.rounds
         assert f"orders:lab:1 {ip} {vm} -> lab-vs-2/orders-lab-1 (container; VM {vm} powered_off)" \
             in " ".join(moved.stdout.split()), moved.stdout[-3000:]

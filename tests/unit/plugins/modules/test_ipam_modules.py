@@ -121,3 +121,25 @@ def test_audit_reads_every_record_and_reports_what_the_machines_do_not_match(tmp
     assert sorted(found) == sorted([("not_found", web1), ("other_holder", "10.66.0.42"), ("not_in_ipam", "10.66.0.49")])
     assert tasks["audit"]["audited"] == {"pools": 1, "addresses": 3, "observed": 2}
     assert "pools nope do not exist (the IPAM has: apps)" in tasks["unknown pool"]["msg"]
+
+
+def test_lock_module_refuses_a_second_holder_and_lets_go_with_the_token(tmp_path, etcd_url, ipam_prefix):
+    def task(name, **args):
+        return {"name": name, "containerops.platform.ipam_lock": dict(owner="orders:test:1", **args),
+                "register": name.replace(" ", "_"), "ignore_errors": True}
+    plays = [{"hosts": "localhost", "gather_facts": False,
+              "module_defaults": {"group/containerops.platform.etcd": {"prefix": "{{ ipam_prefix }}"}},
+              "tasks": [task("take", operation="migrate to vm", by="job 1", ttl=60),
+                        task("again", operation="migrate to container", by="job 2"),
+                        task("wrong token", state="unlocked", token="nope"),
+                        task("let go", state="unlocked", token="{{ take.token }}"),
+                        task("let go again", state="unlocked", token="{{ take.token }}")]}]
+    rc, tasks, stats = run(tmp_path, etcd_url, ipam_prefix, plays, "--diff")
+    assert tasks["take"]["changed"] and tasks["take"]["lock"]["by"] == "job 1" and tasks["take"]["token"]
+    assert tasks["again"]["failed"] and "orders:test:1 is locked: migrate to vm by job 1" in tasks["again"]["msg"]
+    assert tasks["wrong token"]["failed"] and "not by the token given" in tasks["wrong token"]["msg"]
+    assert tasks["let go"]["changed"] and tasks["let go"]["diff"]["before"]["by"] == "job 1"
+    assert not tasks["let go again"]["changed"] and not tasks["let go again"].get("failed")
+    # In check mode nothing is taken.
+    rc, tasks, stats = run(tmp_path, etcd_url, ipam_prefix, plays, "--check")
+    assert tasks["take"]["changed"] and tasks["take"]["token"] is None and not tasks["again"].get("failed")

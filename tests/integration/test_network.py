@@ -119,6 +119,14 @@ def derived_mac(ip):
     return "02:42:" + ":".join("%02x" % b for b in ipaddress.IPv4Address(ip).packed)
 
 
+def lock(lab, owner, **args):
+    """ipam_lock on the lab's etcd, as another run would take it (or, with state=unlocked force=true, free it)."""
+    r = ansible("ansible", "localhost", "-m", "containerops.platform.ipam_lock", "-a", json.dumps(
+        dict(owner=owner, endpoints=[lab["etcd"]["endpoint"]], **args)), "-o")
+    assert r.returncode == 0, r.stdout[-2000:]
+    return json.loads(r.stdout.split("=>", 1)[1])
+
+
 def ipam_record(lab, pool, owner):
     """The owner's address record as the IPAM has it (ipam_address in check mode writes nothing)."""
     app, env, slot = owner.split(":")
@@ -296,7 +304,8 @@ def test_the_audit_finds_what_differs_from_the_ipam_and_nothing_once_network_yml
 
 def test_a_lost_node_s_instance_comes_back_on_another_node_with_its_address_only_after_fencing(pinned):
     """lab-vs-3 loses its network; failover.yml powers its VM off through the vSphere API, then demo:lab:1
-    runs on another vSphere node with the same address and MAC, and the IPAM's holder moved in one step."""
+    runs on another vSphere node with the same address and MAC, and the IPAM's holder moved in one step. While
+    another run holds the instance's lock, the failover is refused before it fences anything."""
     lab, _first = pinned
     ip, mac, _running, _started = endpoint(lab, "lab-vs-3", "demo-lab-1")
     ecs2 = instance_id(lab, "lab-ecs-2")
@@ -317,12 +326,19 @@ def test_a_lost_node_s_instance_comes_back_on_another_node_with_its_address_only
         # The node is lost: its network goes (the cloud still says it runs).
         ssh(lab, NODES["lab-vs-3"], "nohup sh -c 'sleep 1; ip link set eth0 down' >/dev/null 2>&1 &")
         wait_for(lambda: ssh(lab, NODES["lab-vs-3"], "true", timeout=3).returncode != 0, 30, "lab-vs-3 unreachable")
+        # Another run moves demo:lab:1 (a migration, a failover an alert started twice): refused, nothing fenced.
+        lock(lab, "demo:lab:1", operation="migrate to vm", by="the test's other run", ttl=120)
+        msg = failed(failover("-e", "network_failover_node=lab-vs-3"))
+        assert "demo:lab:1 is locked: migrate to vm by the test's other run" in msg, msg[-3000:]
+        assert docker_state(vm_container("lab-vs-3")) == "running"
+        assert lock(lab, "demo:lab:1", state="unlocked", force=True)["lock"]["by"] == "the test's other run"
         # Who answers for the address on the L2, asked five times a second through the move.
         with ArpWatch(lab, ip) as watch:
             moved = ok(failover("-e", "network_failover_node=lab-vs-3"))
             wait_for(lambda: watch.rounds and watch.rounds[-1], 10, "the moved instance answering ARP")
         assert watch.most_answers() == 1 and watch.macs() == [mac], (watch.most_answers(), watch.macs())
         assert "demo:lab:1  %s  lab-vs-3 (powered_off) -> lab-vs-1" % ip in moved.stdout, moved.stdout[-3000:]
+        assert lock(lab, "demo:lab:1", state="unlocked")["changed"] is False     # the run let its lock go
         # Fenced through the cloud's API: the VM is off, so its container (the "machine") is stopped.
         assert docker_state(vm_container("lab-vs-3")) == "exited"
         now = endpoint(lab, "lab-vs-1", "demo-lab-1")
@@ -362,7 +378,8 @@ def test_after_an_ecs_failover_the_address_is_a_secondary_ip_of_the_new_node_s_e
     """demo:lab:3 runs on a fresh ECS node in lab-ecs-2's vSwitch, its address a secondary IP of that node's ENI. The
     node loses its network; failover.yml stops the instance through the ECS API (ForceStop), takes the address off
     its ENI, and lab-ecs-2's ENI gets it before the container starts there with the same address and MAC. Read back
-    through DescribeNetworkInterfaces: the address is on lab-ecs-2's ENI and on no other. The list of instances comes
+    through DescribeNetworkInterfaces: the address is on lab-ecs-2's ENI and on no other; later failovers go by where
+    the IPAM says it runs, not by the list. The list of instances comes
     as extra vars, as from AWX, with a secret_env that the moved container gets and that no line of the run shows,
     not at -vvv."""
     lab, _first = pinned
@@ -405,6 +422,16 @@ def test_after_an_ecs_failover_the_address_is_a_secondary_ip_of_the_new_node_s_e
         assert ipam_record(lab, SPARE_POOL, "demo:lab:3")["holder"] == "lab-ecs-2/demo-lab-3"
         for from_ip in (NODES["lab-vs-1"], NODES["lab-ecs-1"], NODES["lab-ecs-2"]):   # lab-ecs-2 through its shim
             assert http_status(lab, from_ip, ip).startswith("HTTP/1.1 200"), from_ip
+
+        # The list still names the spare, but the IPAM's holder says where demo:lab:3 runs: a failover of the spare
+        # moves nothing now, and one of lab-ecs-2 would move demo:lab:3 too - refused here, as the spare that could
+        # take them is stopped; nothing fenced.
+        again = ok(failover(*inv, "-e", f"network_failover_node={SPARE}", "-e", json.dumps(with_spare)))
+        assert f"{SPARE} runs no pinned instance: nothing is fenced or moved." in again.stdout, again.stdout[-3000:]
+        msg = failed(failover(*inv, "-e", "network_failover_node=lab-ecs-2", "-e", "network_failover_reachable_ok=true",
+                              "-e", json.dumps(with_spare)))
+        assert "No node that answers can take demo:lab:2, demo:lab:3 " in msg, msg[-3000:]
+        assert ecs_instance(ecs_caller(lab), ecs2)["Status"] == "Running"
     finally:
         # demo:lab:3 off lab-ecs-2 (container, holder, ENI address), then the spare goes with its shim's address.
         ok(network(*inv, "--limit", "control,lab-ecs-2", extra={

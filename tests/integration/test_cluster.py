@@ -243,6 +243,9 @@ def test_node_removed_from_inventory_is_drained_and_removed(swarm, tmp_path):
     ok(cluster_without("--limit", ",".join(h for h in NODES if h != "lab-ecs-3")))
     assert ("lab-ecs-3", "ready") in [n[:2] for n in nodes(lab)]
     assert running_on().startswith("lab-ecs-3 Running"), running_on()
+    # Opting out from the command line (the string 'false', as AWX surveys pass it too) keeps it as well.
+    ok(cluster_without("-e", "swarm_remove_departed=false"))
+    assert ("lab-ecs-3", "ready") in [n[:2] for n in nodes(lab)]
 
     ok(cluster_without())
     assert "lab-ecs-3" not in [n[0] for n in nodes(lab)]

@@ -25,12 +25,13 @@ from ansible_collections.containerops.platform.plugins.module_utils._ipam_model 
 
 
 def default_by():
-    """Who takes the lock, as a reader of the refusal needs it: user@host, process."""
+    """Who takes the lock, as a reader of the refusal needs it: user@host. No process id: the module's own
+    process is gone once it returns, and a dead pid would invite forcing a lock a live run holds."""
     try:
         user = getpass.getuser()
     except Exception:  # pylint: disable=broad-except  # no user name is no reason to fail
         user = "uid %d" % os.getuid()
-    return "%s@%s (pid %d)" % (user, socket.gethostname(), os.getpid())
+    return "%s@%s" % (user, socket.gethostname())
 
 
 class OwnerLock:
@@ -90,9 +91,13 @@ class OwnerLock:
                 "%s is locked by another run (%s by %s since %s), not by the token given. Nothing was changed. "
                 "Fix: give the token the run that took it got back, or force=true to take it away from that run."
                 % (owner_key(owner), held.get("operation"), held.get("by"), held.get("since")))
-        if not check_mode and self.store.txn([same_mod(key, mod)], deletes=[key]):
+        if check_mode:
+            return self._result(True, owner, held, None, None, shown=held)
+        if self.store.txn([same_mod(key, mod)], deletes=[key]):
             self.store.lease_revoke(held.get("lease"))
-        return self._result(True, owner, held, None, None, shown=held)
+            return self._result(True, owner, held, None, None, shown=held)
+        # Changed between the read and the delete (lapsed, or let go and taken again): look again.
+        return self.release(owner, token=token, force=force, check_mode=check_mode)
 
     @staticmethod
     def _result(changed, owner, before, after, token, shown=None):

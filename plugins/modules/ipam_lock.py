@@ -13,7 +13,8 @@ short_description: Lock an application instance (an IPAM owner) in etcd, so one 
 version_added: 0.1.0
 description:
   - A run that changes where an owner's address lives (playbooks/migrate.yml moving it between its VM and a
-    container) takes the owner's lock first and lets it go at the end. A second run that wants the same owner
+    container, playbooks/failover.yml moving it off a lost node) takes the owner's lock first and lets it go at
+    the end. A second run that wants the same owner
     is refused with a message that says which run holds it, what it does and since when; it changes nothing.
   - The lock lives on an etcd lease of O(ttl) seconds. A run that dies without letting go (killed, its
     controller lost) holds the owner no longer than that; the expiry is etcd's clock, not a controller's.
@@ -29,7 +30,7 @@ attributes:
       still an error); writes nothing.
   diff_mode:
     support: full
-    description: The lock before and after (operation, by, since).
+    description: The lock before and after (operation, by, since, expires_in).
 extends_documentation_fragment:
   - containerops.platform.etcd
 options:
@@ -57,7 +58,8 @@ options:
     type: int
     default: 900
   by:
-    description: Who holds the lock, for the refusal another run gets (C(AWX job 42)). Defaults to user@host (pid).
+    description: Who holds the lock, for the refusal another run gets (C(AWX job 42)). Defaults to user@host of
+      the machine the module runs on.
     type: str
   token:
     description:
@@ -65,7 +67,8 @@ options:
       - With V(unlocked), the token V(locked) returned; another token is refused.
     type: str
   force:
-    description: With V(unlocked), let go of a lock another run holds (one that died; see the refusal's C(by)).
+    description: With V(unlocked), let go of a lock another run holds. Only for a run known to be dead (killed, its
+      controller lost; the refusal says who and since when), as the lock keeps a live run's move from meeting another.
     type: bool
     default: false
 seealso:

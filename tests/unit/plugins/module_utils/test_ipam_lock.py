@@ -71,6 +71,39 @@ def test_a_lock_whose_run_died_lapses_after_its_ttl(etcd_url, ipam_prefix):
     assert lock(etcd_url, ipam_prefix).acquire("orders:prod:1", "migrate to container", 60)["changed"]
 
 
+def test_a_lock_that_changed_since_it_was_read_is_let_go_only_when_it_still_is_this_run_s(etcd_url, ipam_prefix):
+    """The lease lapses (or the lock is let go and taken again) between release's read and its delete."""
+    first = lock(etcd_url, ipam_prefix).acquire("orders:prod:1", "failover from lab-vs-3", 60)
+    racing = lock(etcd_url, ipam_prefix)
+    read = racing.read
+
+    def stale_read(owner):
+        seen = read(owner)
+        racing.read = read                       # once: the lock goes, and another run takes it
+        lock(etcd_url, ipam_prefix).release(owner, force=True)
+        lock(etcd_url, ipam_prefix).acquire(owner, "migrate to vm", 60, by="the next run")
+        return seen
+    racing.read = stale_read
+    with pytest.raises(IpamError, match="locked by another run .migrate to vm by the next run"):
+        racing.release("orders:prod:1", token=first["token"])
+    assert lock(etcd_url, ipam_prefix).read("orders:prod:1")[0]["by"] == "the next run"
+
+    racing.read = read
+    second = lock(etcd_url, ipam_prefix).release("orders:prod:1", force=True)
+    assert second["changed"]
+    gone = lock(etcd_url, ipam_prefix)
+    mine = gone.acquire("orders:prod:1", "failover from lab-vs-3", 60)
+    gone_read = gone.read
+
+    def lapsing_read(owner):
+        seen = gone_read(owner)
+        gone.read = gone_read
+        lock(etcd_url, ipam_prefix).release(owner, force=True)      # as if its lease lapsed
+        return seen
+    gone.read = lapsing_read
+    assert not gone.release("orders:prod:1", token=mine["token"])["changed"]
+
+
 def _take(url, prefix, worker, barrier, out):
     barrier.wait()
     try:

@@ -335,13 +335,18 @@ def test_a_lost_node_s_instance_comes_back_on_another_node_with_its_address_only
         assert "demo:lab:1 is locked: migrate to vm by the test's other run" in msg, msg[-3000:]
         assert docker_state(vm_container("lab-vs-3")) == "running"
         assert lock(lab, "demo:lab:1", state="unlocked", force=True)["lock"]["by"] == "the test's other run"
+        # A --limit without the node the instance would go to: the play would fence and start nothing. Refused.
+        msg = failed(failover("-e", "network_failover_node=lab-vs-3", "--limit", "control"))
+        assert "--limit control leaves out lab-vs-1" in msg, msg[-3000:]
+        assert docker_state(vm_container("lab-vs-3")) == "running"
         # Who answers for the address on the L2, asked five times a second through the move.
         with ArpWatch(lab, ip) as watch:
             moved = ok(failover("-e", "network_failover_node=lab-vs-3"))
             wait_for(lambda: watch.rounds and watch.rounds[-1], 10, "the moved instance answering ARP")
         assert watch.most_answers() == 1 and watch.macs() == [mac], (watch.most_answers(), watch.macs())
         assert "demo:lab:1  %s  lab-vs-3 (powered_off) -> lab-vs-1" % ip in moved.stdout, moved.stdout[-3000:]
-        assert lock(lab, "demo:lab:1", state="unlocked")["changed"] is False     # the run let its lock go
+        assert lock(lab, "demo:lab:1", state="unlocked")["changed"] is False     # the run let its locks go
+        assert lock(lab, "failover:lab-vs-3", state="unlocked")["changed"] is False
         # Fenced through the cloud's API: the VM is off, so its container (the "machine") is stopped.
         assert docker_state(vm_container("lab-vs-3")) == "exited"
         now = endpoint(lab, "lab-vs-1", "demo-lab-1")
@@ -350,7 +355,7 @@ def test_a_lost_node_s_instance_comes_back_on_another_node_with_its_address_only
         assert record["ip"] == ip and record["holder"] == "lab-vs-1/demo-lab-1", record
         for from_ip in (LAB_VS_2, NODES["lab-ecs-1"], NODES["lab-vs-1"]):   # lab-vs-1 through its shim
             assert http_status(lab, from_ip, ip).startswith("HTTP/1.1 200"), from_ip
-        # Run again: the VM is off already, the holder and the container are as they should be.
+        # Run again: the holder is lab-vs-1's container now, so there is nothing to move and nothing is fenced.
         again = ok(failover("-e", "network_failover_node=lab-vs-3"))
         assert set(changed(again).values()) == {0}, again.stdout[-3000:]
     finally:
@@ -489,6 +494,8 @@ def test_an_instance_moves_from_its_vm_to_a_container_and_back_keeping_its_addre
         assert "network_migrate_to ('sideways') must be container or vm" in msg
         msg = failed(migrate("container", owner="demo:lab:1"))
         assert "demo:lab:1 has no vm" in msg
+        msg = failed(migrate("container", "--limit", "control"))    # the container's node left out: half a move
+        assert "--limit control leaves out lab-vs-2" in msg, msg[-3000:]
         assert docker_state(vm_container(vm)) == "running"
 
         # Two runs at once (two AWX jobs): one moves it, the other is refused, naming the first, and changes nothing.

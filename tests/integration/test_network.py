@@ -325,6 +325,13 @@ def test_a_lost_node_s_instance_comes_back_on_another_node_with_its_address_only
     assert docker_state(vm_container("lab-vs-3")) == "running" and endpoint(lab, "lab-vs-3", "demo-lab-1")[2]
     assert eni_secondaries(lab)[ecs2] == eni_before
 
+    # An instance that runs on lab-vs-2 while the list still puts it on lab-vs-1 (an earlier move not written
+    # back yet): where its holder runs counts, for the choice of the new node and for what the new node starts.
+    stale = {"application": "stale", "environment": "lab", "slot": "1", "pool": "lab-vsphere", "image": BUSYBOX,
+             "command": HTTPD}
+    on_vs_2 = {"network_pinned_instances": DEMO_SPECS + [dict(stale, node="lab-vs-2")]}
+    ok(network("--limit", "control,lab-vs-2", extra=on_vs_2))
+    stale_listed = json.dumps({"network_pinned_instances": DEMO_SPECS + [dict(stale, node="lab-vs-1")]})
     try:
         # The node is lost: its network goes (the cloud still says it runs).
         ssh(lab, NODES["lab-vs-3"], "nohup sh -c 'sleep 1; ip link set eth0 down' >/dev/null 2>&1 &")
@@ -341,12 +348,16 @@ def test_a_lost_node_s_instance_comes_back_on_another_node_with_its_address_only
         assert docker_state(vm_container("lab-vs-3")) == "running"
         # Who answers for the address on the L2, asked five times a second through the move.
         with ArpWatch(lab, ip) as watch:
-            moved = ok(failover("-e", "network_failover_node=lab-vs-3"))
+            moved = ok(failover("-e", "network_failover_node=lab-vs-3", "-e", stale_listed))
             wait_for(lambda: watch.rounds and watch.rounds[-1], 10, "the moved instance answering ARP")
         assert watch.most_answers() == 1 and watch.macs() == [mac], (watch.most_answers(), watch.macs())
         assert "demo:lab:1  %s  lab-vs-3 (powered_off) -> lab-vs-1" % ip in moved.stdout, moved.stdout[-3000:]
         assert lock(lab, "demo:lab:1", state="unlocked")["changed"] is False     # the run let its locks go
         assert lock(lab, "failover:lab-vs-3", state="unlocked")["changed"] is False
+        # lab-vs-1 ran no instance (stale:lab:1 is lab-vs-2's), so it got demo:lab:1, and did not start stale:lab:1.
+        assert "stale-lab-1" not in sh(lab, NODES["lab-vs-1"], "docker ps -a --format '{{.Names}}'")
+        assert sh(lab, LAB_VS_2, "docker inspect -f '{{.State.Running}}' stale-lab-1") == "true"
+        assert ipam_record(lab, "lab-vsphere", "stale:lab:1")["holder"] == "lab-vs-2/stale-lab-1"
         # Fenced through the cloud's API: the VM is off, so its container (the "machine") is stopped.
         assert docker_state(vm_container("lab-vs-3")) == "exited"
         now = endpoint(lab, "lab-vs-1", "demo-lab-1")
@@ -359,6 +370,8 @@ def test_a_lost_node_s_instance_comes_back_on_another_node_with_its_address_only
         again = ok(failover("-e", "network_failover_node=lab-vs-3"))
         assert set(changed(again).values()) == {0}, again.stdout[-3000:]
     finally:
+        ok(network("--limit", "control,lab-vs-2", extra={"network_pinned_instances": DEMO_SPECS + [
+            dict(stale, node="lab-vs-2", state="absent")]}))
         # lab-vs-3 comes back while lab-vs-1 runs the instance: its boot guard holds its old demo-lab-1
         # (restart policy off before the engine starts), so the address is not on the L2 twice.
         with ArpWatch(lab, ip) as back:

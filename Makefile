@@ -1,9 +1,9 @@
 # The two commands of the README do everything on a fresh machine:
 #   make demo   set up, bring the local lab up, run playbooks/site.yml, show what it built
-#   make test   set up; unit tests first (a failure shows in two minutes), then the static checks
-#               (lint, sanity) and the integration tests with servers of their own, while the
-#               lab's images build and molecule runs the role scenarios on them; then the
-#               integration tests on one shared lab
+#   make test   set up; unit tests first (a failure shows in three minutes) while the lab's images build;
+#               then two lanes on one lab: the fleet's integration tests, and beside them the static
+#               checks (lint, sanity), molecule and the integration tests that leave the fleet alone;
+#               then the lab's own test
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -14,7 +14,7 @@ LAB := $(BIN)/python lab/labctl.py
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PYTEST_ARGS ?=
 
-.PHONY: demo test checks roles lab-build unit static integration own-servers molecule lint sanity host venv lab-up lab-down lab-status build clean
+.PHONY: demo test lab-build unit static integration fleet-tests side-lane side-tests own-servers molecule lint sanity host venv lab-up lab-down lab-status build clean
 
 demo: lab-up
 	$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml
@@ -22,34 +22,48 @@ demo: lab-up
 	@$(BIN)/ansible -i inventories/lab 'role_manager[0]' -m ansible.builtin.command -a 'docker node ls'
 	@$(LAB) status
 
-# Two lanes, then the lab: the unit tests and static checks (the checks are mostly one process
-# each) beside the lab's images and the role scenarios on them (downloads, one builder, one
-# scenario at a time); then the integration tests. Each lane's lines carry its name.
+# Unit tests beside the lab's images, then the integration tests in two lanes, with the static checks and
+# molecule in the lane that leaves the fleet alone: the fleet's tests wait on engines, swarms and clouds
+# about a third of their time, and the other lane fills it. Each phase prints how long it took.
 test: host venv
-	@start=$$SECONDS; $(MAKE) --no-print-directory -j2 checks roles \
-	  && echo "make test: first phase (checks | lab build, molecule) took $$((SECONDS - start)) s"
-	@start=$$SECONDS; $(MAKE) --no-print-directory integration \
-	  && echo "make test: integration took $$((SECONDS - start)) s"
-
-checks: unit
-	@$(MAKE) --no-print-directory static
-	@$(MAKE) --no-print-directory own-servers
-
-roles: lab-build
-	@set -o pipefail; $(MAKE) --no-print-directory molecule 2>&1 | sed -u 's/^/[molecule] /'
+	@start=$$SECONDS; $(MAKE) --no-print-directory -j2 unit lab-build \
+	  && echo "make test: first phase (unit tests | lab build) took $$((SECONDS - start)) s"
+	@start=$$SECONDS; $(MAKE) --no-print-directory integration SIDE="static molecule" \
+	  && echo "make test: integration (fleet tests | static checks, molecule, other tests) took $$((SECONDS - start)) s"
 
 static: lint sanity
 
-# Unit tests have no shared state: spread them over the cores. Integration tests
-# share one lab and run one at a time.
+# Unit tests have no shared state: spread them over the cores.
 unit: venv
 	$(BIN)/python -m pytest tests/unit -q -n 2 $(PYTEST_ARGS)
 
+# The integration tests on one lab, in two lanes side by side: the fleet's (one module at a time: they share
+# its machines, engines and swarm) and the side lane (tests marked own_servers or beside_fleet, after the
+# targets in SIDE); then the lab's own test (lab_lifecycle), which takes the lab down and up again. The lab
+# is brought up once for both lanes (CONTAINEROPS_LAB_SHARED: the tests leave it up) and taken down at the
+# end if it was down before.
+SIDE ?=
 integration: host venv
-	$(BIN)/python -m pytest tests/integration -q -m "not own_servers" $(PYTEST_ARGS)
+	@was_up=yes; $(LAB) status >/dev/null 2>&1 || { was_up=no; $(LAB) down >/dev/null; }; \
+	  rc=0; $(LAB) up || rc=$$?; \
+	  [ $$rc != 0 ] || CONTAINEROPS_LAB_SHARED=1 $(MAKE) --no-print-directory -j2 fleet-tests side-lane || rc=$$?; \
+	  [ $$rc != 0 ] || CONTAINEROPS_LAB_SHARED=1 $(BIN)/python -m pytest tests/integration -q -m lab_lifecycle \
+	    $(PYTEST_ARGS) || rc=$$?; \
+	  [ $$was_up = yes ] || $(LAB) down; exit $$rc
 
-# The integration tests that start their own servers (a vcsim of their own, etcd) and need no
-# lab: in the first lane, beside the lab's build and molecule.
+fleet-tests: host venv
+	$(BIN)/python -m pytest tests/integration -q -m "not own_servers and not beside_fleet and not lab_lifecycle" \
+	  $(PYTEST_ARGS)
+
+# One target after another; lines prefixed, as they interleave with the fleet lane's.
+side-lane: host venv
+	@set -o pipefail; for t in $(SIDE) side-tests; do $(MAKE) --no-print-directory $$t || exit; done 2>&1 \
+	  | sed -u 's/^/[side] /'
+
+side-tests: host venv
+	$(BIN)/python -m pytest tests/integration -q -m "own_servers or beside_fleet" $(PYTEST_ARGS)
+
+# The integration tests that start servers (a vcsim, etcd) or nodes of their own and need no lab.
 own-servers: host venv
 	$(BIN)/python -m pytest tests/integration -q -m own_servers $(PYTEST_ARGS)
 

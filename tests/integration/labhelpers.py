@@ -101,27 +101,41 @@ def vsphere_connect(lab, password=None):
                         disableSslCertValidation=True)
 
 
-def vsphere_find(si, vimtype, name):
+def vsphere_objects(si, vimtype):
+    """(object, its name) of every object of the type; one destroyed meanwhile (by a test in the other lane)
+    is left out."""
+    from pyVmomi import vmodl
     content = si.RetrieveContent()
     view = content.viewManager.CreateContainerView(content.rootFolder, [vimtype], True)
     try:
-        return next((o for o in view.view if o.name == name), None)
+        found = []
+        for obj in view.view:
+            try:
+                found.append((obj, obj.name))
+            except vmodl.fault.ManagedObjectNotFound:
+                continue
+        return found
     finally:
         view.Destroy()
+
+
+def vsphere_find(si, vimtype, name):
+    return next((obj for obj, obj_name in vsphere_objects(si, vimtype) if obj_name == name), None)
 
 
 def vcsim_vms(lab):
     """[{name, ip}] of every VM the lab's vCenter has (templates included)."""
     from pyVim.connect import Disconnect
-    from pyVmomi import vim
+    from pyVmomi import vim, vmodl
     si = vsphere_connect(lab)
     try:
-        content = si.RetrieveContent()
-        view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
-        try:
-            return [{"name": vm.name, "ip": vm.guest.ipAddress if vm.guest else None} for vm in view.view]
-        finally:
-            view.Destroy()
+        found = []
+        for vm, name in vsphere_objects(si, vim.VirtualMachine):
+            try:
+                found.append({"name": name, "ip": vm.guest.ipAddress if vm.guest else None})
+            except vmodl.fault.ManagedObjectNotFound:
+                continue
+        return found
     finally:
         Disconnect(si)
 

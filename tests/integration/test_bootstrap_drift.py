@@ -34,7 +34,7 @@ from labhelpers import (
 INVENTORY_DIR = os.path.join(REPO, ".lab", "salt-test-inventory")   # two levels below the repo, like inventories/lab
 MASTER_DIR = os.path.join(REPO, ".lab", "salt", "master")
 PIDFILE = os.path.join(MASTER_DIR, "var", "run", "salt-master.pid")
-NODES = {"t-salt-1": "10.88.1.150", "t-salt-2": "10.88.16.150"}
+NODES = {"t-salt-1": "10.88.1.245", "t-salt-2": "10.88.16.150"}
 OPS_KEY_COMMENT = "ops@containerops-test"
 PLAIN_ECS_IMAGE = "debian_12_x64_20G_alibase_20260101.vhd"
 

@@ -3,9 +3,12 @@ engine packages are in it, nothing of the builder's identity is. The lab fleet s
 installs neither: test_bootstrap.py); the plain image's path is test_bootstrap_drift.py's."""
 import subprocess
 
+import pytest
 import yaml
 
 from labhelpers import REPO
+
+pytestmark = pytest.mark.beside_fleet   # the lab's images, not its fleet: runs beside the fleet's tests
 
 with open(f"{REPO}/roles/salt_bootstrap/defaults/main.yml") as _f:
     SALT_VERSION = yaml.safe_load(_f)["salt_bootstrap_version"]

@@ -20,6 +20,8 @@ import time
 import pytest
 import yaml
 
+pytestmark = pytest.mark.own_servers   # two node containers of its own; no lab
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 NODE_IMAGE = os.environ.get("CONTAINEROPS_LAB_GOLDEN_IMAGE", "containerops-lab/node:bookworm-golden")
 BUSYBOX = "containerops-lab/busybox:latest"

@@ -12,6 +12,8 @@ from pyVmomi import vim
 from labhelpers import LAB_JSON, REPO, destroy_vm, unwrap_unsafe, vsphere_connect, vsphere_find, wait_for_ssh
 from test_vsphere_vm import TEMPLATE, node_args, play
 
+pytestmark = pytest.mark.beside_fleet   # the lab's vCenter, not its fleet: runs beside the fleet's tests
+
 BIN = os.path.dirname(sys.executable)
 MANAGER, WORKER, IN_FOLDER = "t-vs-inv1", "t-vs-inv2", "t-vs-inv3"
 MANAGER_IP = "10.88.1.161"

@@ -16,6 +16,8 @@ from labhelpers import (
     wait_until,
 )
 
+pytestmark = pytest.mark.beside_fleet   # the lab's vCenter, not its fleet: runs beside the fleet's tests
+
 VM_IP = "10.88.1.201"  # vSphere port-group range of the lab network
 
 

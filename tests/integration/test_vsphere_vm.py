@@ -27,6 +27,8 @@ from labhelpers import (
     wait_until,
 )
 
+pytestmark = pytest.mark.beside_fleet   # the lab's vCenter, not its fleet: runs beside the fleet's tests
+
 BIN = os.path.dirname(sys.executable)
 TEMPLATE = "debian12-template"
 LAB_NET = {"name": "VM Network", "prefix": 16, "gateway": "10.88.0.1"}

@@ -7,9 +7,13 @@ runs the same races against a private vcsim that answers like vCenter (Duplicate
 seconds per clone, so that they surely overlap. The assertions hold however the two runs
 interleave; they are what a user relies on.
 """
-from pyVmomi import vim
+import pytest
+from pyVmomi import vim, vmodl
 
+from labhelpers import vsphere_objects
 from test_vsphere_vm import LAB_NET, TEMPLATE, assert_failed_naming, start_play
+
+pytestmark = pytest.mark.beside_fleet   # the lab's vCenter, not its fleet: runs beside the fleet's tests
 
 
 def all_vms(si):
@@ -21,13 +25,23 @@ def all_vms(si):
         view.Destroy()
 
 
+def vm_names(si):
+    """The name of every VM; a VM the fleet lane destroys meanwhile is left out."""
+    return [name for _vm, name in vsphere_objects(si, vim.VirtualMachine)]
+
+
 def holders_of(si, ip):
-    """VMs that have or claim ip (guest IP, or the containerops.ip claim in extraConfig)."""
+    """VMs that have or claim ip (guest IP, or the containerops.ip claim in extraConfig); a VM the fleet lane
+    destroys meanwhile is none."""
     held = []
-    for vm in all_vms(si):
-        extra = dict((o.key, o.value) for o in (vm.config.extraConfig if vm.config else []))
-        if vm.guest.ipAddress == ip or ip in (extra.get("containerops.ip") or "").split(","):
-            held.append(vm.name)
+    for vm, name in vsphere_objects(si, vim.VirtualMachine):
+        try:
+            extra = dict((o.key, o.value) for o in (vm.config.extraConfig if vm.config else []))
+            guest_ip = vm.guest.ipAddress
+        except vmodl.fault.ManagedObjectNotFound:
+            continue
+        if guest_ip == ip or ip in (extra.get("containerops.ip") or "").split(","):
+            held.append(name)
     return held
 
 
@@ -47,9 +61,9 @@ def check_same_fleet_race(si, results, names, first_ip):
     """Both runs succeed; each VM exists once, was created by one run, and has its own IP."""
     assert all(not r.get("failed") for r in results), [r.get("msg") for r in results]
     assert sorted(sum((r["created"] for r in results), [])) == sorted(names), "each VM created exactly once"
-    vms = all_vms(si)
+    vms = vm_names(si)
     for i, name in enumerate(names):
-        assert [v.name for v in vms].count(name) == 1, "%s exists more than once" % name
+        assert vms.count(name) == 1, "%s exists more than once" % name
         assert holders_of(si, "10.88.1.%d" % (first_ip + i)) == [name]
     for r in results:
         assert [v["ip"] for v in r["instances"]] == ["10.88.1.%d" % (first_ip + i) for i in range(len(names))]
@@ -64,7 +78,7 @@ def check_one_ip_race(si, results, names, ip):
     assert lost[0]["created"] == []
     assert holders_of(si, ip) == [won[0]["vm"]["name"]]
     loser = [n for n in names if n != won[0]["vm"]["name"]][0]
-    assert loser not in [v.name for v in all_vms(si)]
+    assert loser not in vm_names(si)
 
 
 def test_two_runs_for_the_same_fleet_create_each_vm_once(lab, si, tmp_path, cleanup):

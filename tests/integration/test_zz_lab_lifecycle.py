@@ -3,6 +3,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from labhelpers import (
     REPO,
     clone_node_vm,
@@ -15,6 +17,8 @@ from labhelpers import (
     vsphere_connect,
     wait_until,
 )
+
+pytestmark = pytest.mark.lab_lifecycle   # takes the lab down: after both lanes, alone
 
 
 def pids():

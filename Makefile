@@ -1,9 +1,8 @@
 # The two commands of the README do everything on a fresh machine:
 #   make demo   set up, bring the local lab up, run playbooks/site.yml, show what it built
-#   make test   set up; unit tests first (a failure shows in three minutes) while the lab's images build;
-#               then two lanes on one lab: the fleet's integration tests, and beside them the static
-#               checks (lint, sanity), molecule and the integration tests that leave the fleet alone;
-#               then the lab's own test
+#   make test   set up, build the lab's images; then two lanes on one lab: the fleet's integration tests,
+#               and beside them the unit tests (first), the static checks (lint, sanity), molecule and
+#               the integration tests that leave the fleet alone; then the lab's own test
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -22,14 +21,15 @@ demo: lab-up
 	@$(BIN)/ansible -i inventories/lab 'role_manager[0]' -m ansible.builtin.command -a 'docker node ls'
 	@$(LAB) status
 
-# Unit tests beside the lab's images, then the integration tests in two lanes, with the static checks and
-# molecule in the lane that leaves the fleet alone: the fleet's tests wait on engines, swarms and clouds
-# about a third of their time, and the other lane fills it. Each phase prints how long it took.
+# The lab's images, then the integration tests in two lanes, with the unit tests (first: a failure shows
+# in three minutes and stops the run), the static checks and molecule in the lane that leaves the fleet
+# alone: the fleet's tests wait on engines, swarms and clouds about a third of their time, and the other
+# lane fills it. Each phase prints how long it took.
 test: host venv
-	@start=$$SECONDS; $(MAKE) --no-print-directory -j2 unit lab-build \
-	  && echo "make test: first phase (unit tests | lab build) took $$((SECONDS - start)) s"
-	@start=$$SECONDS; $(MAKE) --no-print-directory integration SIDE="static molecule" \
-	  && echo "make test: integration (fleet tests | static checks, molecule, other tests) took $$((SECONDS - start)) s"
+	@start=$$SECONDS; $(MAKE) --no-print-directory lab-build \
+	  && echo "make test: lab build took $$((SECONDS - start)) s"
+	@start=$$SECONDS; $(MAKE) --no-print-directory integration SIDE="unit static molecule" \
+	  && echo "make test: integration (fleet tests | unit tests, static checks, molecule, other tests) took $$((SECONDS - start)) s"
 
 static: lint sanity
 
@@ -38,15 +38,21 @@ unit: venv
 	$(BIN)/python -m pytest tests/unit -q -n 2 $(PYTEST_ARGS)
 
 # The integration tests on one lab, in two lanes side by side: the fleet's (one module at a time: they share
-# its machines, engines and swarm) and the side lane (tests marked own_servers or beside_fleet, after the
-# targets in SIDE); then the lab's own test (lab_lifecycle), which takes the lab down and up again. The lab
-# is brought up once for both lanes (CONTAINEROPS_LAB_SHARED: the tests leave it up) and taken down at the
-# end if it was down before.
+# its machines, engines and swarm) and the side lane (the targets in SIDE, then the tests marked own_servers
+# or beside_fleet); a failure in the side lane stops the fleet's (its own process group). Then the lab's own
+# test (lab_lifecycle), which takes the lab down and up again. The lab is brought up once for both lanes
+# (CONTAINEROPS_LAB_SHARED: the tests leave it up) and taken down at the end if it was down before.
 SIDE ?=
 integration: host venv
 	@was_up=yes; $(LAB) status >/dev/null 2>&1 || { was_up=no; $(LAB) down >/dev/null; }; \
 	  rc=0; $(LAB) up || rc=$$?; \
-	  [ $$rc != 0 ] || CONTAINEROPS_LAB_SHARED=1 $(MAKE) --no-print-directory -j2 fleet-tests side-lane || rc=$$?; \
+	  if [ $$rc = 0 ]; then \
+	    CONTAINEROPS_LAB_SHARED=1 setsid $(MAKE) --no-print-directory fleet-tests & fleet=$$!; \
+	    trap 'kill -- -$$fleet 2>/dev/null' INT TERM; \
+	    CONTAINEROPS_LAB_SHARED=1 $(MAKE) --no-print-directory side-lane \
+	      || { rc=$$?; echo "make integration: the side lane failed; stopping the fleet lane"; kill -- -$$fleet 2>/dev/null; }; \
+	    wait $$fleet || [ $$rc != 0 ] || rc=1; \
+	  fi; \
 	  [ $$rc != 0 ] || CONTAINEROPS_LAB_SHARED=1 $(BIN)/python -m pytest tests/integration -q -m lab_lifecycle \
 	    $(PYTEST_ARGS) || rc=$$?; \
 	  [ $$was_up = yes ] || $(LAB) down; exit $$rc

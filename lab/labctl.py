@@ -98,15 +98,26 @@ def ensure_state():
     if not os.path.exists(key):
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "containerops-lab", "-f", key])
     creds_file = path("credentials.json")
-    if not os.path.exists(creds_file):
-        creds = {
-            "vsphere": {"username": "lab-admin@vsphere.local", "password": secrets.token_urlsafe(18)},
-            "ecs": {"access_key_id": "LTAI" + secrets.token_hex(10).upper()[:20],
-                    "access_key_secret": secrets.token_urlsafe(22)},
-        }
+    creds = {}
+    if os.path.exists(creds_file):
+        with open(creds_file) as f:
+            creds = json.load(f)
+    missing = {
+        "vsphere": lambda: {"username": "lab-admin@vsphere.local", "password": secrets.token_urlsafe(18)},
+        "ecs": ecs_key,
+        # A second key of the same account for the tests: the emulator scopes injected faults and its
+        # statistics by key, so they never reach playbooks that run on the lab meanwhile.
+        "ecs_tests": ecs_key,
+    }
+    if set(missing) - set(creds):
+        creds.update({name: make() for name, make in missing.items() if name not in creds})
         write_private(creds_file, json.dumps(creds, indent=2))
-    with open(creds_file) as f:
-        return json.load(f)
+    return creds
+
+
+def ecs_key():
+    return {"access_key_id": "LTAI" + secrets.token_hex(10).upper()[:20],
+            "access_key_secret": secrets.token_urlsafe(22)}
 
 
 def write_private(file, text):
@@ -384,7 +395,8 @@ def lab_info(creds):
                     "template": "debian12-template", **creds["vsphere"]},
         "ecs": {"endpoint": f"127.0.0.1:{ECS_PORT}", "admin_url": f"http://127.0.0.1:{ECS_PORT}/_emulator",
                 "https_endpoint": f"https://127.0.0.1:{ECS_TLS_PORT}", "ca_file": tls_files()["ca.pem"],
-                "list_lag": float(ECS_LIST_LAG), "container_prefix": ECS_CONTAINER_PREFIX, **creds["ecs"]},
+                "list_lag": float(ECS_LIST_LAG), "container_prefix": ECS_CONTAINER_PREFIX, **creds["ecs"],
+                "tests": creds["ecs_tests"]},
         "etcd": {"endpoint": f"http://127.0.0.1:{ETCD_PORT}"},
     }
 
@@ -402,9 +414,11 @@ def write_lab_info(info):
     }
     write_private(path("env"), "".join(f"export {k}='{v}'\n" for k, v in env.items()))
     # The aliyun CLI's own config format, so ECS tools can use `profile: containerops-lab`.
+    # containerops-lab-tests: the tests' key (see ensure_state).
     write_private(path("aliyun.json"), json.dumps({"current": "containerops-lab", "profiles": [{
-        "name": "containerops-lab", "mode": "AK", "region_id": "cn-hangzhou", "output_format": "json",
-        "access_key_id": info["ecs"]["access_key_id"], "access_key_secret": info["ecs"]["access_key_secret"]}]},
+        "name": name, "mode": "AK", "region_id": "cn-hangzhou", "output_format": "json",
+        "access_key_id": key["access_key_id"], "access_key_secret": key["access_key_secret"]}
+        for name, key in (("containerops-lab", info["ecs"]), ("containerops-lab-tests", info["ecs"]["tests"]))]},
         indent=2))
 
 
@@ -443,7 +457,8 @@ def up(args):
     ecs_list_lag()
     ensure_tls()
     write_private(path("ecs-credentials.json"), json.dumps(
-        {"access_keys": {creds["ecs"]["access_key_id"]: creds["ecs"]["access_key_secret"]}}))
+        {"access_keys": {key["access_key_id"]: key["access_key_secret"]
+                         for key in (creds["ecs"], creds["ecs_tests"])}}))
     build()
     ensure_network()
     for svc in services(creds):

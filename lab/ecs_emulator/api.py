@@ -90,8 +90,9 @@ class Api(WorldActions, AttributeActions, TagActions, EniActions):
             "DescribeNetworkInterfaces": self.describe_network_interfaces,
         }
 
-    def call(self, action, raw_params, region_id):
-        p = Params(raw_params)
+    def call(self, action, raw_params, region_id, caller=None, list_lag=None):
+        """caller: the AccessKeyId; list_lag: the listing lag of what this call makes (default: the state's)."""
+        p = Params(raw_params, caller=caller, list_lag=self.state.list_lag if list_lag is None else list_lag)
         if action in self.REGION_IGNORED:
             pass
         elif region_id:
@@ -330,7 +331,7 @@ class Api(WorldActions, AttributeActions, TagActions, EniActions):
                     "ClientToken": token,
                     "SystemDisk": dict(disk, DiskId="d-" + ids[i][2:]),
                 })
-            created = self.state.create_instances(specs)
+            created = self.state.create_instances(specs, list_lag=p.list_lag, caller=p.caller)
             result = {"InstanceIdSets": {"InstanceIdSet": [c["InstanceId"] for c in created]}}
             if charge == "PrePaid":
                 result["OrderId"] = str(200000000000000 + self.state.seq)

@@ -149,7 +149,7 @@ class EniActions:
                                    % inst["VSwitchId"])
             self._prune_unassigned(inst, now)
             self._mark_busy(inst, now)
-            listed_at = now + self.state.list_lag
+            listed_at = now + p.list_lag
             inst["SecondaryIps"] = held + [{"PrivateIpAddress": ip, "AssignedAt": now, "ListedAt": listed_at}
                                            for ip in chosen]
             result = {"AssignedPrivateIpAddressesSet": {
@@ -185,7 +185,7 @@ class EniActions:
             self._prune_unassigned(inst, now)
             self._mark_busy(inst, now)
             gone = set(ips)
-            until = now + self.state.list_lag
+            until = now + p.list_lag
             inst["SecondaryIps"] = [e for e in inst["SecondaryIps"] if e["PrivateIpAddress"] not in gone]
             # Listed until the lag has passed, unless it was never listed in the first place.
             inst.setdefault("UnassignedIps", []).extend(

@@ -20,6 +20,10 @@ faults does not switch off the listing lag the lab was started with.
                           InstanceIds too) and DescribeInstanceStatus list the new instance; all
                           actions on its id work at once. Real ECS publishes no number ("seconds";
                           aliyun.md 4.3); the lab runs with 4. Fixed per instance when it is made.
+
+Settings apply to every caller, or to one AccessKeyId (`?access_key=` on the admin endpoint): a
+caller with settings of its own gets those instead of the shared ones. So the lab's tests inject
+faults under a key of their own while other runs on the same emulator meet none of them.
 """
 
 import random
@@ -121,3 +125,42 @@ class Faults:
                 self.injected["drop"] += 1
                 return latency, DROP, self._phase("drop")
             return latency, None, None
+
+
+class FaultScopes:
+    """The shared settings, and those of callers (AccessKeyIds) set apart from them. configure,
+    describe and list_lag without a key are the shared scope's, as Faults' own."""
+
+    def __init__(self, config=None):
+        self.shared = Faults(config)
+        self._own = {}
+        self._lock = threading.Lock()
+
+    def of(self, key):
+        """The settings a call signed with `key` meets."""
+        with self._lock:
+            return self._own.get(key, self.shared)
+
+    def configure(self, config, key=None):
+        if key is None:
+            return self.shared.configure(config)
+        own = Faults(self.shared.startup)
+        described = own.configure(config)
+        with self._lock:
+            self._own[key] = own
+        return described
+
+    def clear(self, key=None):
+        """Back to the start-up settings; for a key: back to the shared ones."""
+        if key is None:
+            return self.shared.configure({})
+        with self._lock:
+            self._own.pop(key, None)
+        return self.describe(key)
+
+    def describe(self, key=None):
+        return self.of(key).describe()
+
+    @property
+    def list_lag(self):
+        return self.shared.list_lag

@@ -21,8 +21,10 @@ COMMON_PARAMS = {
 class Params:
     """Request parameters; an empty string counts as not given (the SDK sends set_X("") as X=)."""
 
-    def __init__(self, raw):
+    def __init__(self, raw, caller=None, list_lag=0.0):
         self.raw = raw
+        self.caller = caller        # the AccessKeyId that signed the request
+        self.list_lag = list_lag    # seconds until what this request makes or changes is listed
 
     def get(self, name, default=None):
         value = self.raw.get(name)

@@ -16,7 +16,7 @@ from .api import TAG_FILTER_MAX, Api
 from .auth import Authenticator
 from .backend import NoneBackend
 from .errors import ApiError
-from .faults import DROP, Faults
+from .faults import DROP, FaultScopes
 from .state import CLIENT_TOKEN_WINDOW, State, World, new_request_id
 
 log = logging.getLogger("ecs_emulator")
@@ -26,27 +26,39 @@ API_VERSION = "2014-05-26"
 
 
 class Stats:
+    """Calls, answer codes and signature versions: of all callers, and per AccessKeyId (`key`)."""
+
     def __init__(self):
         self._lock = threading.Lock()
-        self.reset()
+        self._all = self._empty()
+        self._by_key = {}
 
-    def reset(self):
-        with self._lock:
-            self.calls = {}
-            self.codes = {}
-            self.signatures = {}
+    @staticmethod
+    def _empty():
+        return {"calls": {}, "codes": {}, "signatures": {}}
 
-    def record(self, action, code, signature):
+    def reset(self, key=None):
         with self._lock:
-            self.calls[action] = self.calls.get(action, 0) + 1
-            per = self.codes.setdefault(action, {})
-            per[code] = per.get(code, 0) + 1
-            self.signatures[signature] = self.signatures.get(signature, 0) + 1
+            if key is None:
+                self._all = self._empty()
+                self._by_key = {}
+            else:
+                self._by_key.pop(key, None)
 
-    def describe(self):
+    def record(self, action, code, signature, key=None):
         with self._lock:
-            return {"calls": dict(self.calls), "codes": {k: dict(v) for k, v in self.codes.items()},
-                    "signatures": dict(self.signatures)}
+            for scope in (self._all, self._by_key.setdefault(key, self._empty()) if key else None):
+                if scope is None:
+                    continue
+                scope["calls"][action] = scope["calls"].get(action, 0) + 1
+                per = scope["codes"].setdefault(action, {})
+                per[code] = per.get(code, 0) + 1
+                scope["signatures"][signature] = scope["signatures"].get(signature, 0) + 1
+
+    def describe(self, key=None):
+        with self._lock:
+            scope = self._all if key is None else self._by_key.get(key, self._empty())
+            return json.loads(json.dumps(scope))
 
 
 class Request:
@@ -59,6 +71,7 @@ class Request:
         self.headers = headers
         self.body = body
         self.params = dict(query_pairs)
+        self.caller = None  # the AccessKeyId, once the signature checked out
         ctype = (headers.get("Content-Type") or "").lower()
         if body and "application/x-www-form-urlencoded" in ctype:
             self.params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
@@ -151,7 +164,7 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         body = self._body()
         if url.path.startswith("/_emulator/") or url.path == "/_emulator":
-            self._admin(emulator, method, url.path, body)
+            self._admin(emulator, method, url.path, url.query, body)
             return
         if method not in ("GET", "POST"):
             request_id = new_request_id()
@@ -166,7 +179,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         self._send(status, response, request_id)
 
-    def _admin(self, emulator, method, path, body):
+    def _admin(self, emulator, method, path, query, body):
         if not ipaddress.ip_address(self.client_address[0]).is_loopback:
             self._send(403, {"error": "the admin API answers loopback clients only"})
             return
@@ -177,21 +190,23 @@ class Handler(BaseHTTPRequestHandler):
             return
         route = path.rstrip("/")
         try:
+            # ?access_key=ID: the faults, statistics or instances of that caller alone (faults.py).
+            key = emulator.admin_scope(dict(parse_qsl(query)).get("access_key"))
             if route == "/_emulator/faults":
                 if method == "GET":
-                    return self._send(200, emulator.faults.describe())
+                    return self._send(200, emulator.faults.describe(key))
                 if method in ("PUT", "POST"):
-                    return self._send(200, emulator.configure_faults(payload))
+                    return self._send(200, emulator.configure_faults(payload, key))
                 if method == "DELETE":
-                    return self._send(200, emulator.configure_faults({}))
+                    return self._send(200, emulator.clear_faults(key))
             elif route == "/_emulator/instances" and method == "GET":
-                return self._send(200, emulator.state.dump())
+                return self._send(200, emulator.state.dump(key))
             elif route == "/_emulator/stats":
                 if method == "GET":
-                    return self._send(200, emulator.stats.describe())
+                    return self._send(200, emulator.stats.describe(key))
                 if method == "DELETE":
-                    emulator.stats.reset()
-                    return self._send(200, emulator.stats.describe())
+                    emulator.stats.reset(key)
+                    return self._send(200, emulator.stats.describe(key))
             elif route == "/_emulator/health" and method == "GET":
                 return self._send(200, emulator.health())
         except ValueError as exc:
@@ -212,7 +227,7 @@ class Emulator:
                  tls_listen=None, tls_cert=None, tls_key=None):
         self.auth = Authenticator(credentials)
         self.world = world or World.load()
-        self.faults = Faults(faults)
+        self.faults = FaultScopes(faults)
         self.state = State(self.world, backend or NoneBackend(), state_file=state_file,
                            time_scale=time_scale, delays=delays, backend_workers=backend_workers,
                            client_token_window=client_token_window)
@@ -256,10 +271,23 @@ class Emulator:
         """HOST:PORT of the HTTPS listener, or None."""
         return "%s:%d" % self.httpsd.server_address[:2] if self.httpsd else None
 
-    def configure_faults(self, config):
-        described = self.faults.configure(config)
+    def configure_faults(self, config, key=None):
+        described = self.faults.configure(config, key)
         self.state.list_lag = self.faults.list_lag
         return described
+
+    def clear_faults(self, key=None):
+        described = self.faults.clear(key)
+        self.state.list_lag = self.faults.list_lag
+        return described
+
+    def admin_scope(self, key):
+        """An admin endpoint's ?access_key=: None (every caller) or a key the emulator knows."""
+        if key is None:
+            return None
+        if key not in self.credentials:
+            raise ValueError("access_key %s: no such AccessKeyId in the emulator's credentials" % key)
+        return key
 
     def health(self):
         return {"ok": True, "backend": self.state.backend.name, "endpoint": self.endpoint,
@@ -332,7 +360,7 @@ class Emulator:
             response = {"RequestId": request_id, "HostId": self._host_id(region_id), "Code": code,
                         "Message": message, "Recommend": ""}
         signature = "v3" if request.v3 else "v1"
-        self.stats.record(action, code, signature)
+        self.stats.record(action, code, signature, request.caller)
         access_log.info("%s %s %s region=%s -> %s %s %.1fms rid=%s", request.method, signature, action,
                         region_id or "-", status or "-", code, (time.monotonic() - started) * 1000, request_id)
         return status, response, request_id
@@ -360,11 +388,13 @@ class Emulator:
             raise ApiError(404, "InvalidAction.NotFound",
                            "Specified api is not found, please check your url and method.")
         if request.v3:
-            self.auth.v3(request.method, request.path, request.query_pairs, request.headers, request.body)
+            request.caller = self.auth.v3(request.method, request.path, request.query_pairs, request.headers,
+                                          request.body)
         else:
-            self.auth.v1(request.method, request.params)
+            request.caller = self.auth.v1(request.method, request.params)
 
-        latency, fault, phase = self.faults.decide(action)
+        faults = self.faults.of(request.caller)
+        latency, fault, phase = faults.decide(action)
         if fault is not None and phase == "before":
             time.sleep(latency)
             self._fail(fault)
@@ -373,7 +403,7 @@ class Emulator:
         self.state.claim(busy, action)
         try:
             time.sleep(latency)
-            body = self.api.call(action, request.params, region_id)
+            body = self.api.call(action, request.params, region_id, caller=request.caller, list_lag=faults.list_lag)
         finally:
             self.state.release(busy)
         if fault is not None:

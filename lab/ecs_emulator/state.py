@@ -188,6 +188,7 @@ class State:
         self.list_lag = 0.0  # seconds from RunInstances until DescribeInstances/-Status list an instance
         self.busy = {}       # InstanceId -> the changing action being processed on it right now
         self.seq = 0
+        self.made_by = {}    # AccessKeyId -> instances it made (the admin API's seq for ?access_key=)
         self._rng = random.SystemRandom()
         self._scheduler = Scheduler()
         self._workers = BackendWorkers(backend_workers)
@@ -202,6 +203,7 @@ class State:
         return {
             "version": STATE_VERSION,
             "seq": self.seq,
+            "made_by": self.made_by,
             "instances": list(self.instances.values()),
             "releasing": self.releasing,
             "tokens": self.tokens,
@@ -233,6 +235,7 @@ class State:
         if data.get("version") != STATE_VERSION:
             raise ValueError("%s: unsupported state version %r" % (self.state_file, data.get("version")))
         self.seq = int(data.get("seq", 0))
+        self.made_by = dict(data.get("made_by", {}))
         self.instances = collections.OrderedDict()
         for inst in sorted(data.get("instances", []), key=lambda i: i["Seq"]):
             self.instances[inst["InstanceId"]] = inst
@@ -308,15 +311,20 @@ class State:
 
     # ------------------------------------------------------------------ creation
 
-    def create_instances(self, specs):
-        """Add fully validated instances (dicts from api.run_instances); caller holds the lock."""
+    def create_instances(self, specs, list_lag=None, caller=None):
+        """Add fully validated instances (dicts from api.run_instances) that `caller` (an AccessKeyId) made,
+        listed after list_lag seconds (default: the state's); caller holds the lock."""
         now = time.time()
+        lag = self.list_lag if list_lag is None else list_lag
         created = []
         for spec in specs:
             self.seq += 1
+            if caller:
+                self.made_by[caller] = self.made_by.get(caller, 0) + 1
             inst = dict(spec)
             inst.update({
                 "Seq": self.seq,
+                "CreatedBy": caller,
                 "Op": 1,
                 "Status": "Pending",
                 "PhaseSince": now,
@@ -324,7 +332,7 @@ class State:
                 "StartTime": None,
                 "StoppedMode": "Not-applicable",
                 "LastError": None,
-                "ListedAt": now + self.list_lag,
+                "ListedAt": now + lag,
             })
             self.instances[inst["InstanceId"]] = inst
             created.append(inst)
@@ -494,14 +502,16 @@ class State:
 
     # ------------------------------------------------------------------ views
 
-    def dump(self):
+    def dump(self, caller=None):
+        """Everything, or (caller: an AccessKeyId) the instances that caller made and its count of them as seq."""
         with self.lock:
+            mine = (lambda inst: True) if caller is None else (lambda inst: inst.get("CreatedBy") == caller)
             return json.loads(json.dumps({
-                "instances": list(self.instances.values()),
-                "releasing": self.releasing,
+                "instances": [i for i in self.instances.values() if mine(i)],
+                "releasing": {k: i for k, i in self.releasing.items() if mine(i)},
                 "tokens": self.tokens,
                 "busy": self.busy,
-                "seq": self.seq,
+                "seq": self.seq if caller is None else self.made_by.get(caller, 0),
                 "list_lag": self.list_lag,
                 "client_token_window": self.client_token_window,
                 "backend": self.backend.describe(),

@@ -136,6 +136,7 @@ def words_in(text, words):
     return [w for w in words if w not in flat]
 
 
+@pytest.mark.beside_fleet   # creates nothing, leaves the fleet alone
 def test_ecs_instance_refuses_bad_input_and_creates_nothing(ecs_lab, tmp_path):
     lab = ecs_lab
     admin(lab, "/stats", "DELETE")
@@ -148,6 +149,7 @@ def test_ecs_instance_refuses_bad_input_and_creates_nothing(ecs_lab, tmp_path):
     assert "RunInstances" not in admin(lab, "/stats")["calls"]
 
 
+@pytest.mark.beside_fleet   # creates nothing, leaves the fleet alone
 def test_vsphere_vm_refuses_bad_input_and_creates_nothing(lab, tmp_path):
     results = play(tmp_path, [(what, args) for what, args, _words in VSPHERE])
     for what, _args, words in VSPHERE:

@@ -9,9 +9,12 @@ import subprocess
 import sys
 import urllib.request
 
+import pytest
 import yaml
 
 from labhelpers import REPO, docker_state, wait_for_ssh, wait_until
+
+pytestmark = pytest.mark.beside_fleet   # the tests' own ECS key and instances, not the fleet: beside its tests
 
 BIN = os.path.dirname(sys.executable)
 REGION = "cn-hangzhou"
@@ -25,9 +28,17 @@ TYPE = "ecs.g7.large"
 
 # ---------------------------------------------------------------- helpers shared with test_ecs_inventory
 
+def tests_key(lab):
+    """The tests' own AccessKey: the emulator keeps the faults they inject, and their statistics and instance
+    counts, apart from the lab's main key, which the fleet's playbooks use meanwhile (make test's two lanes)."""
+    return lab["ecs"]["tests"]
+
+
 def admin(lab, path, method="GET", body=None):
+    """An admin endpoint of the emulator, scoped to the tests' key (faults, stats, instances they made)."""
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(lab["ecs"]["admin_url"] + path, data=data, method=method,
+    scoped = f"{path}?access_key={tests_key(lab)['access_key_id']}"
+    req = urllib.request.Request(lab["ecs"]["admin_url"] + scoped, data=data, method=method,
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())
@@ -38,8 +49,8 @@ def emulator_instances(lab, prefix="t-ecs-"):
 
 
 def connection(lab, **overrides):
-    conn = {"endpoint": lab["ecs"]["endpoint"], "access_key": lab["ecs"]["access_key_id"],
-            "secret_key": lab["ecs"]["access_key_secret"], "region": REGION}
+    conn = {"endpoint": lab["ecs"]["endpoint"], "access_key": tests_key(lab)["access_key_id"],
+            "secret_key": tests_key(lab)["access_key_secret"], "region": REGION}
     conn.update(overrides)
     return conn
 
@@ -199,7 +210,7 @@ def test_existing_instance_tags_are_reconciled_and_drift_warned(ecs_lab, tmp_pat
 
 def test_credentials_from_an_aliyun_cli_profile(ecs_lab, tmp_path):
     lab = ecs_lab
-    profile_conn = {"endpoint": lab["ecs"]["endpoint"], "profile": "containerops-lab",
+    profile_conn = {"endpoint": lab["ecs"]["endpoint"], "profile": "containerops-lab-tests",
                     "shared_credentials_file": os.path.join(REPO, ".lab", "aliyun.json")}
     (made, gone) = run_play(lab, tmp_path, [
         base_params(lab, name="t-ecs-prof", private_ip="10.88.16.131", wait=False),
@@ -273,11 +284,11 @@ def test_failures_name_the_parameter_and_create_nothing(ecs_lab, tmp_path):
 def test_ip_in_use_fails_and_reports_what_was_created(ecs_lab, tmp_path):
     lab = ecs_lab
     (first, mixed) = run_play(lab, tmp_path, [
-        base_params(lab, name="t-ecs-u1", private_ip="10.88.16.150", wait=False),
+        base_params(lab, name="t-ecs-u1", private_ip="10.88.16.152", wait=False),
         # u2 creates fine; u3 asks for u1's address (different type: a call of its own).
         base_params(lab, wait=False, instances=[
             {"name": "t-ecs-u2", "private_ip": "10.88.16.151"},
-            {"name": "t-ecs-u3", "private_ip": "10.88.16.150", "instance_type": "ecs.c7.large"}])])
+            {"name": "t-ecs-u3", "private_ip": "10.88.16.152", "instance_type": "ecs.c7.large"}])])
     assert first["created"] == ["t-ecs-u1"]
     assert mixed["failed"] and "private_ip" in mixed["msg"] and "Duplicated" in mixed["msg"]
     assert "t-ecs-u3" in mixed["msg"]
@@ -293,7 +304,7 @@ def test_wrong_credentials_name_the_option(ecs_lab, tmp_path):
     (r2,) = run_play(lab, tmp_path, [{"name": "t-ecs-cred"}], defaults=bad_secret)
     assert r1["failed"] and "InvalidAccessKeyId.NotFound" in r1["msg"] and "access_key" in r1["msg"]
     assert r2["failed"] and "secret_key" in r2["msg"]
-    assert lab["ecs"]["access_key_secret"] not in json.dumps([r1, r2])
+    assert tests_key(lab)["access_key_secret"] not in json.dumps([r1, r2])
 
 
 def test_wait_timeout_names_instances_and_reports_created(ecs_lab, tmp_path):

@@ -5,13 +5,18 @@ Names t-ecs-v*, IPs with last octets 170-199; each test deletes what it made and
 """
 import json
 
+import pytest
+
 from ecs_proxy import EcsProxy, tls_files
 from test_ecs_instance import (
     base_params,
     connection,
     emulator_instances,
     run_play,
+    tests_key,
 )
+
+pytestmark = pytest.mark.beside_fleet   # the tests' own ECS key and instances, not the fleet: beside its tests
 
 
 def test_bad_input_fails_before_any_api_call(ecs_lab, tmp_path):
@@ -47,7 +52,7 @@ def test_a_private_https_endpoint_is_verified_with_ca_bundle(ecs_lab, tmp_path):
     assert trusted["changed"] is False and trusted["api_calls"] == {"DescribeInstances": 1}
     assert untrusted["failed"] and "SDK.HttpError" in untrusted["msg"] and "ca_bundle" in untrusted["msg"]
     assert not unchecked.get("failed") and any("validate_certs" in w for w in unchecked.get("warnings", []))
-    assert lab["ecs"]["access_key_secret"] not in json.dumps([trusted, untrusted, unchecked])
+    assert tests_key(lab)["access_key_secret"] not in json.dumps([trusted, untrusted, unchecked])
 
 
 def test_the_labs_own_https_listener_with_the_lab_ca(ecs_lab, tmp_path):

@@ -7,6 +7,8 @@ and DescribeInstanceStatus, and from the emulator's own listing lag (its list_la
 Names t-ecs-l*, IPs with last octets 170-199; each test deletes what it made and resets faults.
 """
 
+import pytest
+
 from ecs_proxy import EcsProxy
 from test_ecs_instance import (
     admin,
@@ -15,6 +17,8 @@ from test_ecs_instance import (
     emulator_instances,
     run_play,
 )
+
+pytestmark = pytest.mark.beside_fleet   # the tests' own ECS key and instances, not the fleet: beside its tests
 
 
 def made_since(lab, seq):

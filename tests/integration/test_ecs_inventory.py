@@ -12,12 +12,14 @@ import pytest
 import yaml
 
 from labhelpers import REPO, unwrap_unsafe
-from test_ecs_instance import IMAGE, SG_HZ, TYPE, VSW_H, VSW_I, admin, connection, run_play
+from test_ecs_instance import IMAGE, SG_HZ, TYPE, VSW_H, VSW_I, admin, connection, run_play, tests_key
 
 BIN = os.path.dirname(sys.executable)
 SG_SH = "sg-uf6lab0shanghai00001"
 VSW_SH_B = "vsw-uf6lab0shanghaib00001"
 OURS = "ecs_instance_name.startswith('t-ecs-i')"
+
+pytestmark = pytest.mark.beside_fleet   # the tests' own ECS key and instances (t-ecs-i*), not the fleet
 
 
 def inventory(tmp_path, config, env=None, subdir="inv/ecs"):
@@ -43,7 +45,7 @@ def members(inv, group):
 def lab_source(tmp_path, **extra):
     """A source like inventories/lab's: profile + credentials file relative to the source's directory."""
     creds = os.path.relpath(os.path.join(REPO, ".lab", "aliyun.json"), str(tmp_path / "inv" / "ecs"))
-    config = {"shared_credentials_file": creds, "profile": "containerops-lab", "endpoint": "127.0.0.1:8990",
+    config = {"shared_credentials_file": creds, "profile": "containerops-lab-tests", "endpoint": "127.0.0.1:8990",
               "regions": ["cn-hangzhou", "cn-shanghai"], "filters": [OURS]}
     config.update(extra)
     return config
@@ -129,7 +131,7 @@ def test_templated_credentials_constructed_hostnames_and_cache(lab, fleet, tmp_p
         "cache": True, "cache_plugin": "ansible.builtin.jsonfile", "cache_connection": str(tmp_path / "cache"),
         "cache_timeout": 600,
     }
-    env = {"T_ECS_KEY": lab["ecs"]["access_key_id"], "T_ECS_SECRET": lab["ecs"]["access_key_secret"]}
+    env = {"T_ECS_KEY": tests_key(lab)["access_key_id"], "T_ECS_SECRET": tests_key(lab)["access_key_secret"]}
     proc, inv = inventory(tmp_path, config, env=env)
     assert inv is not None, proc.stderr
     i2_id = fleet["t-ecs-i2"]["instance_id"]

@@ -1,4 +1,5 @@
 """The ECS emulator is the lab's Aliyun: instances are SSH-reachable nodes at their private IP."""
+import pytest
 from aliyunsdkecs.request.v20140526.StartInstancesRequest import StartInstancesRequest
 from aliyunsdkecs.request.v20140526.StopInstancesRequest import StopInstancesRequest
 
@@ -13,10 +14,12 @@ from labhelpers import (
     wait_until,
 )
 
+pytestmark = pytest.mark.beside_fleet   # the tests' own ECS key and instances, not the fleet: beside its tests
+
 
 def test_instance_is_a_node_reachable_at_its_private_ip(lab):
     call = ecs_caller(lab)
-    instance_id, ip = run_node_instance(lab, call, "lab-test-ecs1", 201)
+    instance_id, ip = run_node_instance(lab, call, "lab-test-ecs1", 247)
     container = lab["ecs"]["container_prefix"] + instance_id
 
     def status():

@@ -386,7 +386,7 @@ def test_a_lost_node_s_instance_comes_back_on_another_node_with_its_address_only
 
 
 # A spare ECS node in lab-ecs-2's vSwitch (cn-hangzhou-i), of this test alone: the one an ECS node is lost from.
-SPARE = "t-ecs-spare"
+SPARE = "t-net-spare"
 SPARE_IP = "10.88.17.150"
 SPARE_INVENTORY = os.path.join(REPO, ".lab", "failover-test-inventory")   # two levels down, like inventories/lab
 SPARE_POOL = "vsw-bp1lab0hangzhoui00001"

@@ -15,6 +15,7 @@ from aliyunsdkecs.request.v20140526 import (
     DeleteInstanceRequest,
     DeleteInstancesRequest,
     DescribeInstanceAttributeRequest,
+    DescribeInstancesRequest,
     DescribeInstanceStatusRequest,
     JoinSecurityGroupRequest,
     ModifyInstanceAttributeRequest,
@@ -26,6 +27,8 @@ from aliyunsdkecs.request.v20140526 import (
 from ecs_emulator import World
 from test_ecs_emulator import (
     IMAGE,
+    KEY_ID,
+    SECRET,
     SG_HZ,
     VSW_H,
     _seed_for,
@@ -117,6 +120,45 @@ def test_clearing_faults_keeps_the_list_lag_the_emulator_started_with(make_emu):
     with pytest.raises(urllib.error.HTTPError) as info:
         admin(emu, "PUT", "/_emulator/faults", {"list_lag": -1})
     assert info.value.code == 400 and "list_lag" in json.loads(info.value.read())["error"]
+
+
+# ---------------------------------------------------------------------- faults of one caller
+
+OTHER_KEY, OTHER_SECRET = "LTAIemulatorother000001", "other-secret-not-a-real-one"
+
+
+def test_faults_statistics_and_counts_of_one_access_key_leave_other_callers_alone(make_emu):
+    """Two runs on one emulator (the lab's tests beside a fleet's playbooks): what one key sets - throttling,
+    its listing lag - only its calls meet, and its statistics and count of instances made are its own."""
+    emu = make_emu(credentials={"access_keys": {KEY_ID: SECRET, OTHER_KEY: OTHER_SECRET}})
+    mine, other = client(emu), client(emu, key=OTHER_KEY, secret=OTHER_SECRET)
+    scoped = "/_emulator/faults?access_key=" + OTHER_KEY
+    assert admin(emu, "PUT", scoped, {"throttling_rate": 1.0, "actions": ["DescribeInstances"], "list_lag": HOUR}
+                 )["throttling_rate"] == 1.0
+    assert admin(emu, "GET", "/_emulator/faults")["throttling_rate"] == 0.0      # the shared settings
+    assert error(other, DescribeInstancesRequest.DescribeInstancesRequest()).error_code == "Throttling"
+    iid = run(mine, 1, InstanceName="mine")[0]
+    wait_until(lambda: by_ids(mine, [iid]), what="the instance of the key without faults to be listed")
+    theirs = run(other, 2, InstanceName="theirs")
+    assert not describe(mine, InstanceName="theirs")["Instances"]["Instance"]   # made under the key's lag
+    assert {i["InstanceId"] for i in by_ids(mine, [iid] + theirs)} == {iid}
+
+    stats = admin(emu, "GET", "/_emulator/stats?access_key=" + OTHER_KEY)
+    assert stats["codes"]["DescribeInstances"] == {"Throttling": 1} and stats["calls"]["RunInstances"] == 1
+    assert admin(emu, "GET", "/_emulator/stats")["calls"]["RunInstances"] == 2   # every caller's
+    counted = admin(emu, "GET", "/_emulator/instances?access_key=" + OTHER_KEY)
+    assert counted["seq"] == 2 and {i["InstanceId"] for i in counted["instances"]} == set(theirs)
+    assert admin(emu, "GET", "/_emulator/instances")["seq"] == 3
+
+    # DELETE with the key: back to the shared settings, which never had the faults.
+    assert admin(emu, "DELETE", scoped)["throttling_rate"] == 0.0
+    assert describe(other, InstanceName="mine")["Instances"]["Instance"][0]["InstanceId"] == iid
+    admin(emu, "DELETE", "/_emulator/stats?access_key=" + OTHER_KEY)
+    assert admin(emu, "GET", "/_emulator/stats?access_key=" + OTHER_KEY)["calls"] == {}
+    assert admin(emu, "GET", "/_emulator/stats")["calls"]["RunInstances"] == 2
+    with pytest.raises(urllib.error.HTTPError) as info:
+        admin(emu, "PUT", "/_emulator/faults?access_key=LTAInosuchkey", {"throttling_rate": 1.0})
+    assert info.value.code == 400 and "LTAInosuchkey" in json.loads(info.value.read())["error"]
 
 
 # ---------------------------------------------------------------------- ClientToken window

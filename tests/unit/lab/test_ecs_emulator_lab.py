@@ -113,7 +113,9 @@ def test_labctl_starts_the_emulator_with_https_and_a_listing_lag(monkeypatch, tm
     assert options["--tls-cert"].endswith(os.path.join("state", "tls", "ecs.pem"))
     os.makedirs(tmp_path / "state" / "ssh")
     (tmp_path / "state" / "ssh" / "id_ed25519.pub").write_text("ssh-ed25519 AAAA lab\n")
-    info = labctl.lab_info({"vsphere": {}, "ecs": {"access_key_id": "AK", "access_key_secret": "SK"}})["ecs"]
+    info = labctl.lab_info({"vsphere": {}, "ecs": {"access_key_id": "AK", "access_key_secret": "SK"},
+                            "ecs_tests": {"access_key_id": "AK2", "access_key_secret": "SK2"}})["ecs"]
+    assert (info["access_key_id"], info["tests"]["access_key_id"]) == ("AK", "AK2")   # the tests' key apart
     assert info["endpoint"] == "127.0.0.1:%d" % labctl.ECS_PORT  # the http endpoint stays
     assert (info["https_endpoint"], info["list_lag"]) == ("https://127.0.0.1:18991", 2.5)
     assert info["ca_file"] == str(tmp_path / "state" / "tls" / "ca.pem")

@@ -34,10 +34,11 @@ def tests_key(lab):
     return lab["ecs"]["tests"]
 
 
-def admin(lab, path, method="GET", body=None):
-    """An admin endpoint of the emulator, scoped to the tests' key (faults, stats, instances they made)."""
+def admin(lab, path, method="GET", body=None, key=None):
+    """An admin endpoint of the emulator, scoped to one AccessKey (faults, stats, instances it made): the
+    tests' own unless `key` names another, such as lab["ecs"], the key the fleet's playbooks use."""
     data = json.dumps(body).encode() if body is not None else None
-    scoped = f"{path}?access_key={tests_key(lab)['access_key_id']}"
+    scoped = f"{path}?access_key={(key or tests_key(lab))['access_key_id']}"
     req = urllib.request.Request(lab["ecs"]["admin_url"] + scoped, data=data, method=method,
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as resp:

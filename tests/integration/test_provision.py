@@ -103,7 +103,7 @@ def test_two_provision_runs_at_once_make_each_machine_once_and_no_ip_twice(lab, 
         names = [h for hosts in CONCURRENT.values() for h in hosts]
         listed = unwrap_unsafe(json.loads(ansible("ansible-inventory", "--list", inventory=inv).stdout))
         vms = [v for v in vcsim_vms(lab) if v["name"] in names]
-        instances = [i for i in admin(lab, "/instances")["instances"] if i["InstanceName"] in names]
+        instances = [i for i in admin(lab, "/instances", key=lab["ecs"])["instances"] if i["InstanceName"] in names]
         assert sorted(v["name"] for v in vms) == ["t-cc-vs-1", "t-cc-vs-2"], vms
         assert sorted(i["InstanceName"] for i in instances) == ["t-cc-ecs-1", "t-cc-ecs-2"], instances
         seen = {h: listed["_meta"]["hostvars"][h]["platform_observed_ip"] for h in names}

@@ -11,6 +11,10 @@ LAB := $(BIN)/python lab/labctl.py
 # Ansible reads ansible.cfg from the current directory; name it so a
 # world-writable checkout or another cwd still uses it.
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# Python keeps the bytecode of what it imports (some machines set PYTHONDONTWRITEBYTECODE): without it every
+# Ansible run, and every module it runs on the controller, compiles its imports again, about a quarter of the
+# tests' CPU. pip installs with --no-compile below, so only what is imported is ever compiled, once.
+unexport PYTHONDONTWRITEBYTECODE
 PYTEST_ARGS ?=
 
 .PHONY: demo test lab-build unit static integration fleet-tests side-lane side-tests own-servers molecule lint sanity host venv lab-up lab-down lab-status build clean
@@ -103,7 +107,7 @@ host:
 venv: $(VENV)/.installed
 
 # --no-compile: byte-compiling every file at install (the ansible package alone has tens of
-# thousands) costs a fresh machine about half a minute of CPU; Python compiles what it imports.
+# thousands) costs a fresh machine about half a minute of CPU; Python compiles what it imports, once (above).
 $(VENV)/.installed: requirements.txt requirements-test.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --no-compile --disable-pip-version-check -r requirements-test.txt

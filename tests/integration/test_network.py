@@ -18,6 +18,7 @@ import pytest
 import yaml
 from pyVmomi import vim
 
+from ansible_collections.containerops.platform.plugins.module_utils.ipam import Ipam, Store
 from labhelpers import (
     BUSYBOX,
     DEMO_SPECS,
@@ -128,14 +129,14 @@ def lock(lab, owner, **args):
 
 
 def ipam_record(lab, pool, owner):
-    """The owner's address record as the IPAM has it (ipam_address in check mode writes nothing)."""
-    app, env, slot = owner.split(":")
-    args = {"pool": pool, "owner": {"application": app, "environment": env, "slot": slot},
-            "endpoints": [lab["etcd"]["endpoint"]]}
-    r = ansible("ansible", "localhost", "-m", "containerops.platform.ipam_address", "-a", json.dumps(args), "--check",
-                "-o")
-    assert r.returncode == 0, r.stdout[-2000:]
-    return json.loads(r.stdout.split("=>", 1)[1])["address"]
+    """The owner's address record (ip, holder, history) as the IPAM in the lab's etcd has it, {} when it has none;
+    read in this process through the collection's own IPAM client (an `ansible` run per read cost 3-4 s)."""
+    return Ipam(Store([lab["etcd"]["endpoint"]])).record_of(pool, owner) or {}
+
+
+def ipam_release(lab, pool, owner):
+    """The owner's address given back (held down), whatever holds it: what a test made, taken away."""
+    Ipam(Store([lab["etcd"]["endpoint"]])).release(pool, owner, force=True)
 
 
 def eni_secondaries(lab):
@@ -213,7 +214,7 @@ def test_a_second_run_and_check_mode_change_nothing_and_check_shows_a_new_instan
     preview = ok(network("--check", extra={"network_pinned_instances": DEMO_SPECS + more}))
     assert changed(preview)["lab-vs-1"] > 0 and changed(preview)["lab-vs-3"] == 0
     assert "demo-lab-3" not in sh(lab, NODES["lab-vs-1"], "docker ps -a --format '{{.Names}}'")
-    assert ipam_record(lab, "lab-vsphere", "demo:lab:3")["holder"] is None
+    assert ipam_record(lab, "lab-vsphere", "demo:lab:3").get("holder") is None
 
 
 def test_restarts_keep_the_address_and_the_mac(pinned):
@@ -245,7 +246,7 @@ def test_bad_input_fails_clearly_and_nothing_is_created_or_bound(pinned):
     for node in NODES:      # nor is a shim address bound for it
         pool = "lab-vsphere" if node.startswith("lab-vs") else DEMO["demo:lab:2"][1] if node == "lab-ecs-2" \
             else "vsw-bp1lab0hangzhouh00001"
-        assert ipam_record(lab, pool, f"containerops-shim:apps2:{node}")["holder"] is None, node
+        assert ipam_record(lab, pool, f"containerops-shim:apps2:{node}").get("holder") is None, node
 
     # One owner twice: refused before anything changes.
     twice = [{"application": "demo", "environment": "lab", "slot": "1", "node": n, "pool": "lab-vsphere",
@@ -263,7 +264,7 @@ def test_bad_input_fails_clearly_and_nothing_is_created_or_bound(pinned):
     assert not [n for n in sh(lab, NODES["lab-ecs-2"], "docker ps -a --format '{{.Names}}'").split()
                 if n.startswith("crowd-")]
     for n in range(1, 6):
-        assert ipam_record(lab, "vsw-bp1lab0hangzhoui00001", f"crowd:lab:{n}")["holder"] is None
+        assert ipam_record(lab, "vsw-bp1lab0hangzhoui00001", f"crowd:lab:{n}").get("holder") is None
     wait_for(lambda: eni_secondaries(lab)[ecs2] == eni_before, 30, "lab-ecs-2's ENI as before")
 
     # A pool outside the ECS node's vSwitch: its address cannot be on the ENI; refused, nothing bound.
@@ -271,7 +272,7 @@ def test_bad_input_fails_clearly_and_nothing_is_created_or_bound(pinned):
                 "pool": "lab-vsphere", "image": BUSYBOX}]
     msg = failed(network("--limit", "control,lab-ecs-2", extra={"network_pinned_instances": outside}))
     assert "10.88.17.0/24" in msg, msg[-3000:]
-    assert ipam_record(lab, "lab-vsphere", "outside:lab:1")["holder"] is None
+    assert ipam_record(lab, "lab-vsphere", "outside:lab:1").get("holder") is None
     assert eni_secondaries(lab)[ecs2] == eni_before
     assert set(changed(ok(network())).values()) == {0}
 
@@ -458,9 +459,7 @@ def test_after_an_ecs_failover_the_address_is_a_secondary_ip_of_the_new_node_s_e
         ok(network(*inv, "--limit", "control,lab-ecs-2", extra={
             "network_pinned_instances": DEMO_SPECS + [dict(moved[0], state="absent")]}))
         for owner in ("demo:lab:3", f"containerops-shim:apps:{SPARE}"):
-            ansible("ansible", "localhost", "-m", "containerops.platform.ipam_address", "-a", json.dumps(
-                {"pool": SPARE_POOL, "owner": owner, "state": "released", "force": True,
-                 "endpoints": [lab["etcd"]["endpoint"]]}))
+            ipam_release(lab, SPARE_POOL, owner)
         gone = machines("absent", [SPARE], inventory=inv)
         shutil.rmtree(SPARE_INVENTORY, ignore_errors=True)
         assert gone.returncode == 0, gone.stdout[-3000:]
@@ -480,7 +479,7 @@ def test_an_instance_moves_from_its_vm_to_a_container_and_back_keeping_its_addre
         # No VM yet: nothing to move to, refused before anything changes.
         msg = failed(migrate("vm"))
         assert f"The VM {vm} does not exist in DC0" in msg and "Nothing was changed" in msg, msg[-2000:]
-        assert ipam_record(lab, "lab-vsphere", "orders:lab:1")["holder"] is None
+        assert ipam_record(lab, "lab-vsphere", "orders:lab:1").get("holder") is None
         clone_node_vm(si, lab, vm, ip)
         wait_for_ssh(lab, ip, timeout=120)
         # The guest: its application (a unit serving /srv/orders) and, as a vSphere VM has, a NIC MAC of VMware's
@@ -552,8 +551,6 @@ def test_an_instance_moves_from_its_vm_to_a_container_and_back_keeping_its_addre
     finally:
         destroy_vm(si, vm)
         ssh(lab, LAB_VS_2, "docker rm -f orders-lab-1 >/dev/null 2>&1")
-        ansible("ansible", "localhost", "-m", "containerops.platform.ipam_address", "-a", json.dumps(
-            {"pool": "lab-vsphere", "owner": "orders:lab:1", "state": "released", "force": True,
-             "endpoints": [lab["etcd"]["endpoint"]]}))
+        ipam_release(lab, "lab-vsphere", "orders:lab:1")
         if not moved_back:
             ok(network("--limit", "control,lab-vs-2"))    # lab-vs-2's shim as inventory has it

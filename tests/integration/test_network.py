@@ -128,15 +128,20 @@ def lock(lab, owner, **args):
     return json.loads(r.stdout.split("=>", 1)[1])
 
 
+def lab_ipam(lab):
+    """The IPAM in the lab's etcd, through the collection's own client, in this process (an `ansible` run of
+    ipam_address per read cost 3-4 s)."""
+    return Ipam(Store([lab["etcd"]["endpoint"]]))
+
+
 def ipam_record(lab, pool, owner):
-    """The owner's address record (ip, holder, history) as the IPAM in the lab's etcd has it, {} when it has none;
-    read in this process through the collection's own IPAM client (an `ansible` run per read cost 3-4 s)."""
-    return Ipam(Store([lab["etcd"]["endpoint"]])).record_of(pool, owner) or {}
+    """The owner's address record (ip, holder, history) as the IPAM has it, {} when it has none."""
+    return lab_ipam(lab).record_of(pool, owner) or {}
 
 
 def ipam_release(lab, pool, owner):
     """The owner's address given back (held down), whatever holds it: what a test made, taken away."""
-    Ipam(Store([lab["etcd"]["endpoint"]])).release(pool, owner, force=True)
+    lab_ipam(lab).release(pool, owner, force=True)
 
 
 def eni_secondaries(lab):

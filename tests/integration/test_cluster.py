@@ -303,9 +303,14 @@ def test_engine_restarts_never_hit_two_swarm_nodes_at_once(swarm):
     ok(cluster("-e", "swarm_autolock=true"))
     before = engine_windows(lab)
     try:
-        # The timers of the three masterless nodes fire together on a changed pillar.
+        # The timers of the three masterless nodes fire together on a changed pillar. The pillar is changed
+        # once no highstate runs: `systemctl start` on a run the timer already began (with the old pillar)
+        # only waits for it.
         for host in ("lab-ecs-1", "lab-ecs-2", "lab-ecs-3"):
-            sh(lab, NODES[host], "sed -i 's/172.30.0.0/172.31.0.0/' /srv/containerops/salt/pillar/hosts/*.sls")
+            edited = ssh(lab, NODES[host], "while [ \"$(systemctl show -p ActiveState --value "
+                         "containerops-salt-highstate)\" = activating ]; do sleep 1; done; "
+                         "sed -i 's/172.30.0.0/172.31.0.0/' /srv/containerops/salt/pillar/hosts/*.sls", timeout=300)
+            assert edited.returncode == 0, edited.stderr
         timers = [subprocess.Popen(["ssh", "-i", lab["ssh"]["private_key"], "-o", "StrictHostKeyChecking=no",
                                     "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", f"root@{NODES[h]}",
                                     "systemctl start containerops-salt-highstate.service"])

@@ -19,21 +19,26 @@ dir=${3:?usage: archive.sh pack|unpack ARCHIVE DIR}
 
 case $action in
     pack)
+        # A temporary name of this run's own (its PID): two runs at once, two plays on one
+        # controller, never write into one file, and the archive is replaced whole.
+        new="$archive.new.$$"
+        trap 'rm -f "$new"' EXIT
         tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --mode=u+rw,go+r,go-w \
-            --exclude='./.*' -C "$dir" -cf "$archive.new" .
-        if cmp -s "$archive.new" "$archive"; then
-            rm -f "$archive.new"
+            --exclude='./.*' -C "$dir" -cf "$new" .
+        if cmp -s "$new" "$archive"; then
             echo unchanged
         else
-            mv -f "$archive.new" "$archive"
+            mv -f "$new" "$archive"
             echo changed
         fi ;;
     unpack)
-        rm -rf "$dir.new"
-        mkdir -p "$dir.new"
-        tar -C "$dir.new" --touch --no-same-owner -xf "$archive"
+        new="$dir.new.$$"
+        trap 'rm -rf "$new"' EXIT
+        rm -rf "$new"
+        mkdir -p "$new"
+        tar -C "$new" --touch --no-same-owner -xf "$archive"
         rm -rf "$dir"
-        mv "$dir.new" "$dir" ;;
+        mv "$new" "$dir" ;;
     *)
         echo "archive.sh: unknown action '$action' (pack or unpack)" >&2
         exit 2 ;;

@@ -514,9 +514,10 @@ def remove_volumes(names):
         raise SystemExit(f"lab: volumes still present: {' '.join(sorted(left))}")
 
 
-def salt_master_processes():
-    """PIDs of the lab's salt-master and its workers (their command line names its config dir)."""
-    conf = path("salt", "master", "etc", "salt")
+def salt_master_processes(name="master"):
+    """PIDs of a lab salt-master and its workers (their command line names its config dir): the fleet's
+    (.lab/salt/master), or one a test runs for itself under .lab/salt/<name>."""
+    conf = path("salt", name, "etc", "salt") + " "
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -524,15 +525,15 @@ def salt_master_processes():
                 cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "salt-master" in cmdline and conf in cmdline and alive(int(pid)):
+        if "salt-master" in cmdline and conf in cmdline + " " and alive(int(pid)):
             found.append(int(pid))
     return found
 
 
-def stop_salt_master():
-    """The salt-master bootstrap.yml starts in master mode (inventories/lab runs it as a
-    plain process with its pidfile under .lab/salt/master)."""
-    pidfile = path("salt", "master", "var", "run", "salt-master.pid")
+def stop_salt_master(name="master"):
+    """A salt-master bootstrap.yml started in master mode (inventories/lab runs it as a plain process
+    with its pidfile under .lab/salt/master; a test's own inventory under .lab/salt/<name>)."""
+    pidfile = path("salt", name, "var", "run", "salt-master.pid")
     try:
         with open(pidfile) as f:
             pid = int(f.read().strip())
@@ -542,13 +543,21 @@ def stop_salt_master():
     if pid and alive(pid):
         terminate(pid)    # the master stops its workers and removes its pidfile itself
         stopped = True
-    for leftover in salt_master_processes():    # workers of a master that died or was killed
+    for leftover in salt_master_processes(name):    # workers of a master that died or was killed
         terminate(leftover)
         stopped = True
     if stopped:
-        log("salt-master stopped")
+        log(f"salt-master stopped ({name})" if name != "master" else "salt-master stopped")
     if os.path.exists(pidfile):
         os.remove(pidfile)
+
+
+def salt_masters():
+    """The fleet's salt-master and those tests set up for themselves (a config dir under .lab/salt)."""
+    root = path("salt")
+    found = {name for name in (os.listdir(root) if os.path.isdir(root) else [])
+             if os.path.isdir(os.path.join(root, name, "etc", "salt"))}
+    return ["master"] + sorted(found - {"master"})
 
 
 def down(args):
@@ -560,7 +569,8 @@ def down(args):
     # Stop the clouds first so nothing re-creates a node while we remove it.
     for svc in reversed(services(creds or {"vsphere": {"username": "", "password": ""}})):
         svc.stop()
-    stop_salt_master()
+    for name in salt_masters():
+        stop_salt_master(name)
     remove_lab_containers()
     # ... and the labelled ones (lab/vcsim/bin/docker labels vcsim's), should a crashed
     # `down` have lost track of them.

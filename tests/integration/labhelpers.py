@@ -258,10 +258,11 @@ NODE_DRIFT = ("sed -i 's/\"10m\"/\"500m\"/' /etc/docker/daemon.json"
               " && echo 'net.ipv4.ip_forward = 0' > /etc/sysctl.d/90-containerops.conf")
 
 
-def salt_master(*args, tool="salt"):
-    """Run a salt-master CLI (salt, salt-key) of the lab master; its JSON output."""
+def salt_master(*args, tool="salt", conf=SALT_MASTER_CONF):
+    """Run a salt-master CLI (salt, salt-key) of the lab master (or the one whose config dir is conf); its
+    JSON output."""
     static = ["--static"] if tool == "salt" else []    # one JSON document for all minions
-    result = subprocess.run([os.path.join(SALT_MASTER_BIN, tool), "-c", SALT_MASTER_CONF, "--out", "json",
+    result = subprocess.run([os.path.join(SALT_MASTER_BIN, tool), "-c", conf, "--out", "json",
                              *static, *args], text=True, capture_output=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout)

@@ -6,7 +6,7 @@ import re
 
 import yaml
 
-from labhelpers import REPO, ansible, recap, salt_master, ssh, task_results
+from labhelpers import REPO, ansible, inventory_without, recap, salt_master, ssh, task_results
 
 FLEET = ("lab-vs-1", "lab-vs-2", "lab-vs-3", "lab-ecs-1", "lab-ecs-2", "lab-ecs-3")
 ADDRESS = {"lab-vs-1": "10.88.1.11", "lab-vs-2": "10.88.1.12", "lab-vs-3": "10.88.1.13",
@@ -142,3 +142,19 @@ def test_minions_are_never_configured_without_the_masters_fingerprint(engines, l
     assert "Install - " not in bad.stdout
     assert daemon_json_sums(lab) == before
     assert ssh(lab, ADDRESS["lab-vs-1"], "cat /etc/salt/minion.d/containerops.conf").stdout == conf
+
+
+def test_two_minions_leaving_at_once_are_forgotten_only_when_confirmed(engines, tmp_path):
+    """Two master-mode machines gone from fleet.yml at once - or a typo that looks like it: more than
+    salt_bootstrap_master_forget_max (1), so the master forgets nobody and says how to confirm. (One that
+    left is forgotten: test_bootstrap_drift.py, on a master of its own.)"""
+    before = salt_master("-L", tool="salt-key")
+    assert {"lab-vs-2", "lab-vs-3"} <= set(before["minions"]), before
+    without = inventory_without(tmp_path, "lab-vs-2", "lab-vs-3")
+    refused = ansible("ansible-playbook", "playbooks/bootstrap.yml", "-e", "salt_hosts=lab-vs-1", inventory=without)
+    out = " ".join(refused.stdout.split())
+    assert refused.returncode != 0, out[-3000:]
+    assert "minions left the inventory's fleet and would be forgotten" in out, out[-3000:]
+    assert "lab-vs-2" in out and "lab-vs-3" in out
+    assert "salt_bootstrap_master_forget_confirm" in out and "none was" in out
+    assert salt_master("-L", tool="salt-key") == before

@@ -1,8 +1,10 @@
-"""Salt keeps nodes converged without Ansible: drift on two extra nodes of our own (t-salt-1 masterless on
-vSphere, t-salt-2 with the salt-master on ECS) is put right by the masterless timer's service and by the
-master's highstate schedule. The master accepts exactly the minions of inventory. Destructive, so it runs on
-nodes of its own (never the shared fleet) that are removed afterwards, with their keys and pillar gone from the
-master (and the master stopped when it was not running before). Drift on Swarm members: test_cluster.py."""
+"""Salt keeps nodes converged without Ansible: drift on two nodes of our own (t-salt-1 masterless on vSphere,
+t-salt-2 with a salt-master on ECS) is put right by the masterless timer's service and by the master's highstate
+schedule. The master accepts exactly the minions of inventory and forgets one that left it. Destructive, so it
+runs on nodes and a salt-master of its own, from an inventory of its own (a copy of inventories/lab whose fleet
+is the two nodes): it never touches the shared fleet or its master, and runs beside the fleet's tests. The nodes
+are removed afterwards, and the master stopped and its directory removed. Drift on Swarm members: test_cluster.py;
+the fleet's master refusing to forget two minions at once: test_bootstrap.py."""
 import json
 import os
 import shutil
@@ -10,15 +12,12 @@ import subprocess
 import time
 
 import pytest
-import yaml
 
 from labhelpers import (
     REPO,
-    SALT_MASTER_BIN,
-    SALT_MASTER_CONF,
     ansible,
     drift_node,
-    inventory_without,
+    inventory_copy,
     machines,
     make_pki,
     node_converged,
@@ -31,32 +30,48 @@ from labhelpers import (
     wait_until,
 )
 
-INVENTORY_DIR = os.path.join(REPO, ".lab", "salt-test-inventory")   # two levels below the repo, like inventories/lab
-MASTER_DIR = os.path.join(REPO, ".lab", "salt", "master")
+pytestmark = pytest.mark.beside_fleet   # its own nodes, inventory and salt-master: beside the fleet's tests
+
+MASTER = "master-drift"                 # .lab/salt/<MASTER>, beside the fleet's .lab/salt/master
+MASTER_DIR = os.path.join(REPO, ".lab", "salt", MASTER)
+MASTER_CONF = os.path.join(MASTER_DIR, "etc", "salt")
 PIDFILE = os.path.join(MASTER_DIR, "var", "run", "salt-master.pid")
 NODES = {"t-salt-1": "10.88.1.245", "t-salt-2": "10.88.16.150"}
 OPS_KEY_COMMENT = "ops@containerops-test"
 PLAIN_ECS_IMAGE = "debian_12_x64_20G_alibase_20260101.vhd"
 
 
-def extra_inventory(lab):
-    # Standalone engines (never Swarm members): live-restore on, which swarm mode would refuse. Host
-    # variables, so they win over the lab's group_vars (which put vSphere VMs in master mode). Both start
-    # from the plain image, not the lab fleet's golden one: bootstrap installs Salt and the engine here.
+def drift_fleet(lab, hosts):
+    """The fleet.yml of this module's inventory: `hosts` of the two nodes. Standalone engines (never Swarm
+    members): live-restore on, which swarm mode would refuse. Host variables, so they win over the lab's
+    group_vars (which put vSphere VMs in master mode). Both start from the plain image, not the lab fleet's
+    golden one: bootstrap installs Salt and the engine here. The salt-master is this module's own: its
+    directory and port pair (the wheelhouse and the master's virtualenv are the lab's cache, shared)."""
+    master = {"salt_bootstrap_master_state_dir": "{{ salt_bootstrap_controller_cache_dir }}/" + MASTER,
+              "salt_bootstrap_master_publish_port": 24505, "salt_bootstrap_master_ret_port": 24506}
+    vsphere = {"t-salt-1": {
+        **master, "lab_vm_image": lab["node_image"],
+        "ansible_host": NODES["t-salt-1"], "platform_role": "worker", "salt_bootstrap_docker_live_restore": True,
+        "salt_bootstrap_mode": "masterless",
+        "salt_bootstrap_platform_users": [{
+            "name": "ops", "groups": ["docker"],
+            "ssh_keys": [lab["ssh"]["public_key"].rsplit(" ", 1)[0] + " " + OPS_KEY_COMMENT]}]}}
+    ecs = {"t-salt-2": {
+        **master, "ecs_image_id": PLAIN_ECS_IMAGE,
+        "ansible_host": NODES["t-salt-2"], "platform_role": "worker", "salt_bootstrap_mode": "master",
+        "salt_bootstrap_docker_live_restore": True,
+        "ecs_region": "cn-hangzhou", "ecs_vswitch_id": "vsw-bp1lab0hangzhouh00001",
+        "ecs_security_group_ids": ["sg-bp1lab0hangzhou00001"]}}
     return {"fleet": {"children": {
-        "fleet_vsphere": {"hosts": {"t-salt-1": {
-            "lab_vm_image": lab["node_image"],
-            "ansible_host": NODES["t-salt-1"], "platform_role": "worker", "salt_bootstrap_docker_live_restore": True,
-            "salt_bootstrap_mode": "masterless",
-            "salt_bootstrap_platform_users": [{
-                "name": "ops", "groups": ["docker"],
-                "ssh_keys": [lab["ssh"]["public_key"].rsplit(" ", 1)[0] + " " + OPS_KEY_COMMENT]}]}}},
-        "fleet_ecs": {"hosts": {"t-salt-2": {
-            "ecs_image_id": PLAIN_ECS_IMAGE,
-            "ansible_host": NODES["t-salt-2"], "platform_role": "worker", "salt_bootstrap_mode": "master",
-            "salt_bootstrap_docker_live_restore": True,
-            "ecs_region": "cn-hangzhou", "ecs_vswitch_id": "vsw-bp1lab0hangzhouh00001",
-            "ecs_security_group_ids": ["sg-bp1lab0hangzhou00001"]}}}}}}
+        "fleet_vsphere": {"hosts": {h: v for h, v in vsphere.items() if h in hosts}},
+        "fleet_ecs": {"hosts": {h: v for h, v in ecs.items() if h in hosts}}}}}
+
+
+def drift_inventory(lab, root, hosts):
+    def change(fleet):
+        fleet.clear()
+        fleet.update(drift_fleet(lab, hosts))
+    return inventory_copy(root, change)
 
 
 def master_pid():
@@ -69,62 +84,40 @@ def master_pid():
         return None
 
 
-def forget_on_master(minion):
-    """What bootstrap.yml left on the controller for a minion that no longer exists."""
-    if master_pid():
-        deleted = subprocess.run([os.path.join(SALT_MASTER_BIN, "salt-key"), "-c", SALT_MASTER_CONF, "-y",
-                                  "-d", minion], text=True, capture_output=True, timeout=60, check=False)
-        assert deleted.returncode == 0, deleted.stdout + deleted.stderr
-    for leftover in (f"srv/pillar/hosts/{minion}.sls", f"var/run/{minion}.pub"):
-        path = os.path.join(MASTER_DIR, leftover)
-        if os.path.exists(path):
-            os.remove(path)
+def master_keys():
+    return salt_master("-L", tool="salt-key", conf=MASTER_CONF)
+
+
+def bootstrap(inventory, *args, timeout=600):
+    return ansible("ansible-playbook", "playbooks/bootstrap.yml", *args, timeout=timeout, inventory=inventory)
 
 
 @pytest.fixture(scope="module")
-def salt_nodes(engines, lab):
-    shutil.rmtree(INVENTORY_DIR, ignore_errors=True)
-    os.makedirs(INVENTORY_DIR)
-    hosts = os.path.join(INVENTORY_DIR, "hosts.yml")
-    with open(hosts, "w") as f:
-        yaml.safe_dump(extra_inventory(lab), f)
-    master_existed = os.path.isdir(MASTER_DIR)
-    master_was_running = master_pid() is not None
-    inv = ("-i", INVENTORY_DIR)
+def salt_nodes(lab, tmp_path_factory):
+    inv = drift_inventory(lab, tmp_path_factory.mktemp("salt-drift"), NODES)
+    without_t_salt_2 = drift_inventory(lab, tmp_path_factory.mktemp("salt-drift-without"), ["t-salt-1"])
     try:
-        made = ansible("ansible-playbook", *inv, "playbooks/provision.yml")
+        made = ansible("ansible-playbook", "playbooks/provision.yml", inventory=inv)
         assert made.returncode == 0, made.stdout[-4000:]
         started = time.monotonic()
-        boot = ansible("ansible-playbook", *inv, "playbooks/bootstrap.yml", "--limit", "t-salt-1,t-salt-2", timeout=900)
+        boot = bootstrap(inv, timeout=900)
         print(f"\nbootstrap.yml on two fresh nodes (masterless + master): {time.monotonic() - started:.0f}s")
         print("\n".join(boot.stdout.split("TASKS RECAP")[-1].splitlines()[:14]))
         assert boot.returncode == 0, boot.stdout[-6000:] + boot.stderr[-2000:]
-        yield {"inv": inv, "boot": boot}
+        yield {"inv": inv, "without_t_salt_2": without_t_salt_2, "boot": boot}
     finally:
-        removed = machines("absent", NODES, inventory=inv)
-        shutil.rmtree(INVENTORY_DIR, ignore_errors=True)
-        forget_on_master("t-salt-2")      # while the master still runs, so salt-key can delete the key
-        if not master_was_running:
-            stop_salt_master()
-        if not master_existed:
-            shutil.rmtree(MASTER_DIR, ignore_errors=True)
+        removed = machines("absent", NODES, inventory=("-i", inv))
+        stop_salt_master(MASTER)
+        shutil.rmtree(MASTER_DIR, ignore_errors=True)
         assert removed.returncode == 0, removed.stdout[-3000:]
 
 
-def fleet_master_minions():
-    """Fleet hosts of inventories/lab in master mode (their keys are on the master too)."""
-    listed = ansible("ansible", "fleet", "-m", "debug", "-a", "var=salt_bootstrap_mode", "-o")
-    return {line.split(" ", 1)[0] for line in listed.stdout.splitlines() if '"salt_bootstrap_mode": "master"' in line}
-
-
 def test_the_master_accepted_exactly_the_master_mode_minions(salt_nodes):
-    keys = salt_master("-L", tool="salt-key")
-    # t-salt-2, and the lab fleet's master-mode VMs once they were bootstrapped; never a masterless node.
-    assert "t-salt-2" in keys["minions"] and "t-salt-1" not in keys["minions"], keys
-    assert set(keys["minions"]) <= fleet_master_minions() | {"t-salt-2"}, keys
+    keys = master_keys()
+    assert keys["minions"] == ["t-salt-2"], keys          # never the masterless t-salt-1
     assert keys["minions_pre"] == [] and keys["minions_rejected"] == [], keys
-    assert salt_master("t-salt-2", "test.ping") == {"t-salt-2": True}
-    assert master_pid() in salt_master_processes()
+    assert salt_master("t-salt-2", "test.ping", conf=MASTER_CONF) == {"t-salt-2": True}
+    assert master_pid() in salt_master_processes(MASTER)
 
 
 def test_nodes_of_the_plain_image_get_salt_and_the_engine_from_bootstrap(salt_nodes):
@@ -170,9 +163,9 @@ def test_masterless_timer_service_restores_drift(salt_nodes, lab):
 def test_master_schedule_restores_drift(salt_nodes, lab):
     ip = NODES["t-salt-2"]
     drift_node(lab, ip, live_restore=True)
-    schedule = salt_master("t-salt-2", "schedule.list", "return_yaml=False")["t-salt-2"]
+    schedule = salt_master("t-salt-2", "schedule.list", "return_yaml=False", conf=MASTER_CONF)["t-salt-2"]
     assert schedule["containerops-highstate"]["function"] == "state.apply"
-    started = salt_master("t-salt-2", "schedule.run_job", "containerops-highstate")
+    started = salt_master("t-salt-2", "schedule.run_job", "containerops-highstate", conf=MASTER_CONF)
     assert started["t-salt-2"]["result"] is True, started
     wait_until(lambda: node_converged(lab, ip, live_restore=True), 180, interval=2,
                what="the scheduled highstate to restore t-salt-2")
@@ -183,7 +176,7 @@ def dockerd_pid(lab, ip):
 
 
 def test_second_run_in_both_modes_changes_nothing(salt_nodes):
-    again = ansible("ansible-playbook", *salt_nodes["inv"], "playbooks/bootstrap.yml", "--limit", "t-salt-1,t-salt-2")
+    again = bootstrap(salt_nodes["inv"])
     assert again.returncode == 0, again.stdout[-4000:]
     counts = recap(again.stdout)
     for host in NODES:
@@ -204,8 +197,8 @@ def test_reloadable_setting_reloads_without_a_restart(salt_nodes, lab):
     ip = NODES["t-salt-1"]
     pause_highstate_timer(lab, ip)
     before = dockerd_pid(lab, ip)
-    mirror = ansible("ansible-playbook", *salt_nodes["inv"], "playbooks/bootstrap.yml", "--limit", "t-salt-1",
-                     "-e", '{"salt_bootstrap_docker_registry_mirrors": ["https://mirror.lab.invalid"]}')
+    mirror = bootstrap(salt_nodes["inv"], "--limit", "t-salt-1",
+                       "-e", '{"salt_bootstrap_docker_registry_mirrors": ["https://mirror.lab.invalid"]}')
     assert mirror.returncode == 0, mirror.stdout[-3000:]
     report = mirror.stdout[mirror.stdout.find("Highstate - report"):][:3000]
     assert "containerops-docker-engine-service-reloaded-on-config-change" in mirror.stdout, report
@@ -228,8 +221,7 @@ def test_remote_api_accepts_only_clients_with_a_certificate_of_its_ca(salt_nodes
         "salt_bootstrap_docker_remote_api_server_cert": server[0].read_text(),
         "salt_bootstrap_docker_remote_api_server_key": server[1].read_text()}))
     before = dockerd_pid(lab, ip)
-    on = ansible("ansible-playbook", *salt_nodes["inv"], "playbooks/bootstrap.yml", "--limit", "t-salt-1",
-                 "-e", f"@{settings}")
+    on = bootstrap(salt_nodes["inv"], "--limit", "t-salt-1", "-e", f"@{settings}")
     assert on.returncode == 0, on.stdout[-3000:]
     # `hosts` and TLS files are not reloadable: this change restarts dockerd.
     assert dockerd_pid(lab, ip) != before
@@ -253,46 +245,30 @@ def test_remote_api_accepts_only_clients_with_a_certificate_of_its_ca(salt_nodes
     assert ssh(lab, ip, "docker info --format '{{.ServerVersion}}'").returncode == 0
 
 
-def test_bootstrap_forgets_a_master_mode_minion_that_left_inventory(salt_nodes, lab):
-    # t-salt-2 lives in the salt-test inventory only: runs on inventories/lab alone see it as departed.
-    # Who stays comes from the inventory's fleet, whatever the play's hosts: the runs below that may
-    # forget play on one fleet host (lab-vs-1), bootstrapped (conftest's `engines`) as the --check run needs.
+def test_bootstrap_forgets_a_master_mode_minion_that_left_inventory(salt_nodes):
+    # t-salt-2 taken out of fleet.yml (the machine still runs): runs on that inventory see it as departed.
+    without = salt_nodes["without_t_salt_2"]
     pillar = os.path.join(MASTER_DIR, "srv", "pillar", "hosts", "t-salt-2.sls")
-    limited = ansible("ansible-playbook", "playbooks/bootstrap.yml", "--limit", "lab-vs-1")
+    limited = bootstrap(without, "--limit", "t-salt-1")
     assert limited.returncode == 0, limited.stdout[-3000:]
-    assert "t-salt-2" in salt_master("-L", tool="salt-key")["minions"], "a --limit run must not forget anyone"
+    assert "t-salt-2" in master_keys()["minions"], "a --limit run must not forget anyone"
 
-    checked = ansible("ansible-playbook", "playbooks/bootstrap.yml", "--check", "-e", "salt_hosts=lab-vs-1")
+    checked = bootstrap(without, "--check", "-e", "salt_hosts=t-salt-1")
     assert checked.returncode == 0, checked.stdout[-3000:]
     assert "would forget t-salt-2" in checked.stdout
-    assert "t-salt-2" in salt_master("-L", tool="salt-key")["minions"] and os.path.exists(pillar)
+    assert "t-salt-2" in master_keys()["minions"] and os.path.exists(pillar)
 
-    # A run on part of the fleet (here t-salt-2 alone) forgets nobody: who stays comes from the
-    # inventory's fleet, not from the play (the old role forgot every other master-mode minion).
-    before = salt_master("-L", tool="salt-key")
-    part = ansible("ansible-playbook", *salt_nodes["inv"], "playbooks/bootstrap.yml", "-e", "salt_hosts=t-salt-2")
+    # A run on part of the fleet (here the masterless t-salt-1 alone) forgets nobody: who stays comes from the
+    # inventory's fleet, not from the play (the old role forgot every master-mode minion outside the play).
+    before = master_keys()
+    part = bootstrap(salt_nodes["inv"], "-e", "salt_hosts=t-salt-1")
     assert part.returncode == 0, part.stdout[-3000:]
-    assert salt_master("-L", tool="salt-key") == before
+    assert master_keys() == before
 
-    forgot = ansible("ansible-playbook", "playbooks/bootstrap.yml", "-e", "salt_hosts=lab-vs-1")
+    forgot = bootstrap(without, "-e", "salt_hosts=t-salt-1")
     assert forgot.returncode == 0, forgot.stdout[-3000:]
     assert "forgot t-salt-2: not a master-mode host of the inventory any more" in forgot.stdout
-    keys = salt_master("-L", tool="salt-key")
+    keys = master_keys()
     # The machine still runs its minion, which may present its key again: pending, never accepted.
-    assert "t-salt-2" not in keys["minions"], keys
-    assert set(keys["minions"]) == fleet_master_minions(), keys     # the fleet's minions stay
+    assert keys["minions"] == [] and keys["minions_rejected"] == [], keys
     assert not os.path.exists(pillar)
-
-
-def test_two_minions_leaving_at_once_are_forgotten_only_when_confirmed(salt_nodes, tmp_path):
-    """Two master-mode machines gone from fleet.yml at once - or a typo that looks like it: more than
-    salt_bootstrap_master_forget_max (1), so the master forgets nobody and says how to confirm."""
-    before = salt_master("-L", tool="salt-key")
-    without = inventory_without(tmp_path, "lab-vs-2", "lab-vs-3")
-    refused = ansible("ansible-playbook", "playbooks/bootstrap.yml", "-e", "salt_hosts=lab-vs-1", inventory=without)
-    out = " ".join(refused.stdout.split())
-    assert refused.returncode != 0, out[-3000:]
-    assert "minions left the inventory's fleet and would be forgotten" in out, out[-3000:]
-    assert "lab-vs-2" in out and "lab-vs-3" in out
-    assert "salt_bootstrap_master_forget_confirm" in out and "none was" in out
-    assert salt_master("-L", tool="salt-key") == before

@@ -4,9 +4,10 @@
 #
 # usage: archive.sh pack ARCHIVE DIR
 #          ARCHIVE = DIR's content, reproducible (sorted, mtime 0, owner root, modes
-#          u+rw go+r go-w; hidden files at DIR's top, such as build markers, left
-#          out): the same content gives the same bytes, so a copy of it to a node
-#          changes nothing. Prints "changed" when ARCHIVE is new or differs, else
+#          u+rw go+r go-w; hidden files at DIR's top, such as build markers, and
+#          Python's __pycache__ left out): the same content gives the same bytes,
+#          so a copy of it to a node changes nothing. Prints "changed" when
+#          ARCHIVE is new or differs, else
 #          "unchanged" (ARCHIVE is then not touched).
 #        archive.sh unpack ARCHIVE DIR
 #          DIR holds exactly ARCHIVE's content (files gone from it are removed),
@@ -24,7 +25,7 @@ case $action in
         new="$archive.new.$$"
         trap 'rm -f "$new"' EXIT
         tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --mode=u+rw,go+r,go-w \
-            --exclude='./.*' -C "$dir" -cf "$new" .
+            --exclude='./.*' --exclude=__pycache__ -C "$dir" -cf "$new" .
         if cmp -s "$new" "$archive"; then
             echo unchanged
         else

@@ -42,6 +42,8 @@ def test_unpack_gives_exactly_the_archive_and_an_unchanged_pack_touches_nothing(
     src, out = tmp_path / "src", tmp_path / "out"
     tree(src, 10)
     (src / ".complete").write_text("")              # a build marker at the top: left out
+    (src / "d1" / "__pycache__").mkdir()             # bytecode a test or a tool left beside a script: left out
+    (src / "d1" / "__pycache__" / "guard.cpython-311.pyc").write_bytes(b"\0")
     target = tmp_path / "a.tar"
     assert archive("pack", str(target), str(src)).strip() == "changed"
     before = os.stat(target).st_mtime_ns
@@ -50,5 +52,6 @@ def test_unpack_gives_exactly_the_archive_and_an_unchanged_pack_touches_nothing(
     (out / "stale").mkdir(parents=True)              # what an older archive had
     archive("unpack", str(target), str(out))
     assert sorted(os.listdir(out)) == ["d0", "d1", "d2", "d3"]
+    assert "__pycache__" not in os.listdir(out / "d1")
     assert (out / "d1" / "f5").read_bytes() == bytes([5]) * 10
     assert sorted(os.listdir(tmp_path)) == ["a.tar", "out", "src"]

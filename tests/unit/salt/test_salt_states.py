@@ -7,6 +7,7 @@ import os
 import pathlib
 import re
 import subprocess
+import sys
 
 import jinja2
 import yaml
@@ -218,6 +219,8 @@ def test_the_boot_guard_holds_pinned_instances_once_per_boot_and_nothing_else(tm
     spec = importlib.util.spec_from_file_location(
         "guard", os.path.join(FORMULA, "docker", "files", "pinned-boot-guard.py"))
     guard = importlib.util.module_from_spec(spec)
+    # No __pycache__ in the formula's tree: it is what the nodes get, and what the golden image is baked from.
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
     spec.loader.exec_module(guard)
     monkeypatch.setattr(guard, "MARK", str(tmp_path / "run" / "containerops" / "pinned-boot-guard"))
     root = tmp_path / "docker"

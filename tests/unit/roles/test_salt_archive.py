@@ -30,11 +30,11 @@ def test_two_packs_at_once_leave_one_whole_archive_and_no_temporary_file(tmp_pat
     for name in (small, large):
         archive("pack", str(tmp_path / f"{name.name}.tar"), str(name))
         whole[name.name] = (tmp_path / f"{name.name}.tar").read_bytes()
-    for _ in range(15):
+    for attempt in range(15):
         runs = [subprocess.Popen(["sh", ARCHIVE_SH, "pack", str(target), str(src)], stdout=subprocess.PIPE)
                 for src in (small, large, small, large)]
         assert [r.wait(timeout=60) for r in runs] == [0, 0, 0, 0]
-        assert target.read_bytes() in whole.values()
+        assert target.read_bytes() in whole.values(), f"attempt {attempt}: a mix of both trees"
     assert os.listdir(target.parent) == ["salt-tree.tar"]
 
 

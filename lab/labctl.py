@@ -517,7 +517,7 @@ def remove_volumes(names):
 def salt_master_processes(name="master"):
     """PIDs of a lab salt-master and its workers (their command line names its config dir): the fleet's
     (.lab/salt/master), or one a test runs for itself under .lab/salt/<name>."""
-    conf = path("salt", name, "etc", "salt") + " "
+    conf = path("salt", name, "etc", "salt")
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -525,7 +525,7 @@ def salt_master_processes(name="master"):
                 cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "salt-master" in cmdline and conf in cmdline + " " and alive(int(pid)):
+        if "salt-master" in cmdline and conf in cmdline and alive(int(pid)):
             found.append(int(pid))
     return found
 

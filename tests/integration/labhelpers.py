@@ -250,6 +250,11 @@ def ecs_instance(call, instance_id):
 SALT_MASTER_CONF = os.path.join(REPO, ".lab", "salt", "master", "etc", "salt")
 SALT_MASTER_BIN = os.path.join(REPO, ".lab", "salt", "master-venv", "bin")
 
+# A shell line that returns once no run of the masterless highstate service is going. The service is a
+# oneshot: "activating" while it runs, which `systemctl is-active` does not count as active.
+HIGHSTATE_IDLE = ("while [ \"$(systemctl show -p ActiveState --value containerops-salt-highstate.service)\" "
+                  "= activating ]; do sleep 1; done")
+
 # Hand-made drift of what the containerops formula manages: daemon.json edited, the engine stopped
 # (socket too, so nothing starts it on demand), ip_forward off at runtime and in its file.
 NODE_DRIFT = ("sed -i 's/\"10m\"/\"500m\"/' /etc/docker/daemon.json"

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from labhelpers import (
+    HIGHSTATE_IDLE,
     REPO,
     ansible,
     drift_node,
@@ -187,9 +188,7 @@ def pause_highstate_timer(lab, ip):
     """Stop the masterless timer and wait out a run it started: a scheduled run between the play's
     pillar copy and its highstate would apply the change first, and the play would report none.
     The play starts the timer again at its end."""
-    stopped = ssh(lab, ip, "systemctl stop containerops-salt-highstate.timer && "
-                           "while systemctl is-active -q containerops-salt-highstate.service; do sleep 1; done",
-                  timeout=240)
+    stopped = ssh(lab, ip, f"systemctl stop containerops-salt-highstate.timer && {HIGHSTATE_IDLE}", timeout=240)
     assert stopped.returncode == 0, stopped.stderr
 
 

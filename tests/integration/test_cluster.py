@@ -11,6 +11,7 @@ import subprocess
 import time
 
 from labhelpers import (
+    HIGHSTATE_IDLE,
     SESSION,
     ansible,
     drift_node,
@@ -307,8 +308,7 @@ def test_engine_restarts_never_hit_two_swarm_nodes_at_once(swarm):
         # once no highstate runs: `systemctl start` on a run the timer already began (with the old pillar)
         # only waits for it.
         for host in ("lab-ecs-1", "lab-ecs-2", "lab-ecs-3"):
-            edited = ssh(lab, NODES[host], "while [ \"$(systemctl show -p ActiveState --value "
-                         "containerops-salt-highstate)\" = activating ]; do sleep 1; done; "
+            edited = ssh(lab, NODES[host], f"{HIGHSTATE_IDLE}; "
                          "sed -i 's/172.30.0.0/172.31.0.0/' /srv/containerops/salt/pillar/hosts/*.sls", timeout=300)
             assert edited.returncode == 0, edited.stderr
         timers = [subprocess.Popen(["ssh", "-i", lab["ssh"]["private_key"], "-o", "StrictHostKeyChecking=no",
